@@ -1,0 +1,63 @@
+"""`Batches`: an iterable of normalised (x, y) batches sliced from one in-memory uint8 tensor.
+
+It replaces a DataLoader: there are no workers and no per-image work, the tensors may live on the GPU,
+and the order is a function of (seed, epoch), so it can be saved and restored mid-epoch
+(`state_dict`/`load_state_dict`, which Lightning calls around checkpoints).
+"""
+import torch
+
+from .augment import random_crop, random_flip
+
+
+class Batches:
+    def __init__(self, x, y, indices, batch_size, mean, std, *, train=False, augment=False, seed=0,
+                 rank=0, world_size=1):
+        self.x, self.y = x, y  # x: uint8 (N, 3, 32, 32), y: int64 (N,), on the device batches are made on
+        self.indices = indices  # int64 (n,) on the CPU: which rows of x belong to this split
+        self.batch_size, self.train, self.augment, self.seed = batch_size, train, augment, seed
+        self.rank, self.world_size = rank, world_size
+        self.mean = torch.tensor(mean, dtype=torch.float32, device=x.device).view(1, 3, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32, device=x.device).view(1, 3, 1, 1)
+        self.epoch, self.done, self._start = 0, 0, 0
+
+    def _shard_size(self):
+        n = len(self.indices)
+        if self.train:  # every rank takes the same number of batches, else DDP waits forever at the end
+            return n // self.world_size
+        return len(range(self.rank, n, self.world_size))
+
+    def __len__(self):
+        n = self._shard_size()
+        return n // self.batch_size if self.train else -(-n // self.batch_size)  # train drops a ragged tail
+
+    def _epoch_indices(self):
+        idx = self.indices
+        if self.train:
+            g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+            idx = idx[torch.randperm(len(idx), generator=g)]
+            idx = idx[: len(idx) - len(idx) % self.world_size]
+        return idx[self.rank::self.world_size].to(self.x.device)  # this rank's shard, disjoint from the others
+
+    def __iter__(self):
+        start, self._start = self._start, 0  # read lazily: Lightning may call iter() twice before consuming
+        idx = self._epoch_indices()
+        for b in range(start, len(self)):
+            i = idx[b * self.batch_size:(b + 1) * self.batch_size]
+            xb = self.x[i]  # (B, 3, 32, 32) uint8
+            if self.augment:
+                g = torch.Generator(self.x.device)
+                g.manual_seed(hash((self.seed, self.epoch, b, self.rank)) & (2**63 - 1))
+                xb = random_flip(random_crop(xb, 4, g), g)
+            self.done = b + 1
+            yield (xb.float() - self.mean) / self.std, self.y[i]
+        if self.train:
+            self.epoch, self.done = self.epoch + 1, 0
+
+    def state_dict(self):
+        return {"epoch": self.epoch, "batch": self.done}
+
+    def load_state_dict(self, state):
+        self.epoch, self._start = state["epoch"], state["batch"]
+        if self._start >= len(self):  # saved on an epoch's last batch: go on with the next epoch
+            self.epoch, self._start = self.epoch + 1, 0
+        self.done = self._start

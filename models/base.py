@@ -1,0 +1,89 @@
+"""Classifier: what every model shares. Loss, torchmetrics, logging and the optimizer live here.
+
+A subclass builds `self.net` (x -> logits) and passes its optimizer kwargs up; the base's
+`save_hyperparameters` records the init args of the whole class chain. Logged names:
+train/loss, train/acc (per step), val/loss, val/acc (per evaluation), test/loss, test/acc.
+Val and test losses are plain cross-entropy even when training uses label smoothing, so they
+compare across runs. Loss and accuracy use torchmetrics, which sum over ranks under DDP.
+"""
+import math
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torchmetrics import MeanMetric
+from torchmetrics.classification import MulticlassAccuracy
+
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULES = ("constant", "cosine", "linear")
+
+
+class Classifier(pl.LightningModule):
+    def __init__(self, optimizer="sgd", lr=1e-3, momentum=0.0, nesterov=False, weight_decay=0.0,
+                 schedule="constant", warmup_steps=0, label_smoothing=0.0, num_classes=10):
+        super().__init__()
+        self.save_hyperparameters()  # collects the subclass's init args too
+        if optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
+        if schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
+        acc = lambda: MulticlassAccuracy(num_classes, average="micro")  # noqa: E731  (plain accuracy)
+        self.train_acc, self.val_acc, self.test_acc = acc(), acc(), acc()
+        self.val_loss, self.test_loss = MeanMetric(), MeanMetric()
+
+    def forward(self, x):
+        return self.net(x)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        logits = self(x)
+        loss = F.cross_entropy(logits, y, label_smoothing=self.hparams.label_smoothing)
+        self.train_acc(logits, y)
+        self.log("train/loss", loss, prog_bar=True)
+        self.log("train/acc", self.train_acc)
+        return loss
+
+    def _eval_step(self, batch, stage):
+        x, y = batch
+        logits = self(x)
+        loss = F.cross_entropy(logits, y)
+        acc, mean_loss = getattr(self, f"{stage}_acc"), getattr(self, f"{stage}_loss")
+        acc.update(logits, y)
+        mean_loss.update(loss, weight=len(y))  # weighted: the last batch may be smaller
+        self.log(f"{stage}/loss", mean_loss, prog_bar=stage == "val")
+        self.log(f"{stage}/acc", acc, prog_bar=stage == "val")
+        return {"loss": loss, "preds": logits.argmax(1)}  # callbacks (confusion matrix, ...) read these
+
+    def validation_step(self, batch, batch_idx):
+        return self._eval_step(batch, "val")
+
+    def test_step(self, batch, batch_idx):
+        return self._eval_step(batch, "test")
+
+    def configure_optimizers(self):
+        hp = self.hparams
+        if hp.optimizer == "sgd":
+            opt = torch.optim.SGD(self.parameters(), lr=hp.lr, momentum=hp.momentum,
+                                  nesterov=hp.nesterov and hp.momentum > 0, weight_decay=hp.weight_decay)
+        else:
+            cls = torch.optim.Adam if hp.optimizer == "adam" else torch.optim.AdamW
+            opt = cls(self.parameters(), lr=hp.lr, weight_decay=hp.weight_decay)
+        if hp.schedule == "constant" and not hp.warmup_steps:
+            return opt
+        total = max(self.trainer.max_steps, 1)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor(hp.schedule, hp.warmup_steps, total))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+def lr_factor(schedule, warmup, total):
+    """Multiplier of the base lr at a step: linear warm-up, then constant, cosine or linear decay to 0."""
+    def f(step):
+        if step < warmup:
+            return (step + 1) / warmup
+        t = (step - warmup) / max(total - warmup, 1)
+        if schedule == "cosine":
+            return 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
+        if schedule == "linear":
+            return max(1.0 - t, 0.0)
+        return 1.0
+    return f

@@ -1,0 +1,47 @@
+"""MLP: Flatten -> [Linear -> (norm) -> activation] x len(hidden) -> Linear.
+
+    x (B, 3, 32, 32) -> (B, 3072) -> (B, hidden[0]) -> ... -> (B, 10) logits
+
+`hidden=[]` is softmax regression. The norm goes after each hidden Linear, never after the output
+layer; subclasses choose it through `make_norm` (the LayerNorm MLP does).
+"""
+import torch.nn as nn
+
+from .base import Classifier
+
+ACTIVATIONS = {"elu": nn.ELU, "tanh": nn.Tanh, "relu": nn.ReLU}
+INITS = ("default", "kaiming", "course")
+
+
+class MLP(Classifier):
+    def __init__(self, hidden=(100,), activation="elu", batchnorm=False, dropout=0.0, init="default",
+                 n_inputs=3072, **optim):
+        super().__init__(**optim)
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+        if init not in INITS:
+            raise ValueError(f"init must be one of {INITS}, got {init!r}")
+        if any(h <= 0 for h in hidden):
+            raise ValueError(f"hidden sizes must be positive, got {list(hidden)}")
+        layers, width = [nn.Flatten()], n_inputs
+        for h in hidden:
+            layers += [nn.Linear(width, h), self.make_norm(h), ACTIVATIONS[activation]()]
+            if dropout:
+                layers.append(nn.Dropout(dropout))
+            width = h
+        layers.append(nn.Linear(width, self.hparams.num_classes))
+        self.net = nn.Sequential(*[m for m in layers if not isinstance(m, nn.Identity)])
+        self._init_weights(init)
+
+    def make_norm(self, width):
+        return nn.BatchNorm1d(width) if self.hparams.batchnorm else nn.Identity()
+
+    def _init_weights(self, init):
+        for m in self.net:
+            if not isinstance(m, nn.Linear) or init == "default":
+                continue
+            if init == "kaiming":
+                nn.init.kaiming_normal_(m.weight)
+            else:  # the course's NumPy init: N(0, 1e-4) weights. Small enough to start near uniform output.
+                nn.init.normal_(m.weight, 0.0, 1e-4)
+            nn.init.zeros_(m.bias)

@@ -1,0 +1,208 @@
+"""Train one model on CIFAR-10 and write a run folder.
+
+    python train.py --model mlp --data-dir data            # the course's MLP, course defaults
+    python train.py --model mlp --preset seed-best         # a named set of flags from presets.py
+
+A config is layered: general defaults < the model's course defaults (models/__init__.py) < the preset
+< the flags you type. The run folder gets config.yaml, metrics.csv, checkpoints/ and results.json.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+import warnings
+
+import yaml
+
+from models import MODELS, init_params
+from presets import PRESETS
+
+# Defaults of everything that is not a model hyperparameter; a model's course defaults override them.
+RUN_DEFAULTS = dict(
+    model="mlp", preset=None, seed=42,
+    data_dir="data", batch_size=128, eval_batch_size=1000, val_size=5000, augment=False, normalize="standard",
+    max_steps=1000, eval_every=100, log_every=10,
+    accelerator="auto", devices=1, num_nodes=1, precision="32-true", compile=False,
+    output_dir=None, run_name=None, logger="csv",
+)
+DATA_KEYS = ("data_dir", "batch_size", "eval_batch_size", "val_size", "augment", "normalize", "seed")
+
+
+class UserError(Exception):
+    """A bad setting found after parsing; main prints it as one line."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, not the whole usage block
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def positive(kind):
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+        return value
+    return parse
+
+
+def build_parser():
+    models = "\n".join(f"  {name:14s} {spec.help}" for name, spec in MODELS.items())
+    presets = "\n".join(f"  {name:14s} {p['help']}" for name, p in PRESETS.items())
+    p = Parser(prog="train.py", description="Train a CIFAR-10 classifier; writes a run folder.",
+               epilog=f"models:\n{models}\n\npresets (explicit flags override them):\n{presets}",
+               formatter_class=argparse.RawDescriptionHelpFormatter, argument_default=argparse.SUPPRESS)
+    flag = lambda *a, **k: p.add_argument(*a, **k)  # noqa: E731
+    bool_flag = lambda name, help: p.add_argument(name, action=argparse.BooleanOptionalAction, help=help)  # noqa
+    flag("--model", choices=list(MODELS), help="which model (default: mlp)")
+    flag("--preset", choices=list(PRESETS), help="a named set of flags from presets.py")
+    # model
+    flag("--hidden", type=positive(int), nargs="*", metavar="N", help="hidden layer sizes; none = softmax regression")
+    flag("--activation", choices=["elu", "tanh", "relu"])
+    bool_flag("--batchnorm", "batch norm after each hidden linear layer")
+    flag("--dropout", type=float, help="dropout after each hidden activation")
+    flag("--init", choices=["default", "kaiming", "course"], help="weight init; course = N(0, 1e-4)")
+    # optimizer
+    flag("--optimizer", choices=["sgd", "adam", "adamw"])
+    flag("--lr", type=positive(float), help="learning rate")
+    flag("--momentum", type=float)
+    bool_flag("--nesterov", "Nesterov momentum (sgd)")
+    flag("--weight-decay", type=float)
+    flag("--schedule", choices=["constant", "cosine", "linear"], help="lr schedule after warm-up")
+    flag("--warmup-steps", type=int)
+    flag("--label-smoothing", type=float)
+    # data
+    flag("--data-dir", help="folder holding cifar-10-batches-py/ or cifar-10-python.tar.gz (default: data)")
+    flag("--batch-size", type=positive(int), help="training batch size per device")
+    flag("--eval-batch-size", type=positive(int))
+    flag("--val-size", type=int, help="images held out of train for validation; 0 = none (default 5000)")
+    bool_flag("--augment", "random crop (padding 4) and horizontal flip")
+    flag("--normalize", choices=["standard", "center"], help="standard = per-channel z-score, center = mean only")
+    # run
+    flag("--max-steps", type=positive(int), help="optimizer steps")
+    flag("--eval-every", type=positive(int), help="validate every N steps")
+    flag("--log-every", type=positive(int), help="log train metrics every N steps (default 10)")
+    flag("--seed", type=int)
+    flag("--accelerator", help="auto, cpu, gpu (default auto)")
+    flag("--devices", type=positive(int), help="devices per node (default 1)")
+    flag("--num-nodes", type=positive(int))
+    flag("--precision", help="32-true (default), bf16-mixed, 16-mixed")
+    bool_flag("--compile", "torch.compile the model")
+    flag("--output-dir", help="run folder (default: runs/RUN_NAME)")
+    flag("--run-name")
+    flag("--logger", choices=["csv", "wandb", "none"], help="csv (default) writes metrics.csv; wandb adds W&B")
+    return p
+
+
+def resolve_config(args, parser):
+    """Layer the defaults, the preset and the explicit flags into one flat config dict."""
+    given = vars(args)
+    preset = PRESETS.get(given.get("preset"), {})
+    model = given.get("model") or preset.get("model") or RUN_DEFAULTS["model"]
+    if preset.get("model") not in (None, model):
+        parser.error(f"preset {given['preset']} is for --model {preset['model']}, not {model}")
+    cls = MODELS[model].load()
+    hparams = init_params(cls)
+    cfg = {**RUN_DEFAULTS, **hparams, **MODELS[model].defaults}
+    cfg.update({k: v for k, v in preset.get("flags", {}).items() if k in cfg})  # drop what this model lacks
+    for key in given:
+        if key not in cfg:
+            parser.error(f"--{key.replace('_', '-')} does not apply to --model {model}")
+    cfg.update(given, model=model)
+    cfg["run_name"] = cfg["run_name"] or default_run_name(cfg)
+    cfg["output_dir"] = cfg["output_dir"] or os.path.join("runs", cfg["run_name"])
+    return cfg, cls, {k: cfg[k] for k in hparams}
+
+
+def default_run_name(cfg):
+    job = os.environ.get("SLURM_JOB_ID")
+    if job:  # stable across a requeue, so the job finds its own folder again
+        task = os.environ.get("SLURM_ARRAY_TASK_ID")
+        return f"{cfg['model']}-job{job}" + (f"_{task}" if task else "")
+    return f"{cfg['model']}-{cfg['preset'] + '-' if cfg['preset'] else ''}s{cfg['seed']}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def build_trainer(cfg, run_dir, loggers):
+    import pytorch_lightning as pl
+    from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
+
+    from callbacks import PlainLogLines
+
+    has_val = cfg["val_size"] > 0
+    interactive = sys.stdout.isatty()  # a terminal gets a progress bar, a log file gets plain lines
+    callbacks = [ModelCheckpoint(dirpath=os.path.join(run_dir, "checkpoints"), filename="best-step{step}",
+                                 monitor="val/acc" if has_val else None, mode="max", save_last=True,
+                                 auto_insert_metric_name=False)]
+    if loggers:
+        callbacks.append(LearningRateMonitor("step"))
+    if not interactive:
+        callbacks.append(PlainLogLines())
+    return pl.Trainer(
+        max_steps=cfg["max_steps"], max_epochs=-1,
+        val_check_interval=cfg["eval_every"] if has_val else None, check_val_every_n_epoch=None if has_val else 1,
+        limit_val_batches=None if has_val else 0, num_sanity_val_steps=0,
+        accelerator=cfg["accelerator"], devices=cfg["devices"], num_nodes=cfg["num_nodes"],
+        precision=cfg["precision"], logger=loggers or False, callbacks=callbacks,
+        log_every_n_steps=cfg["log_every"], enable_progress_bar=interactive, enable_model_summary=interactive,
+        default_root_dir=run_dir, deterministic=cfg["accelerator"] == "cpu" or None,
+    )
+
+
+def run(cfg, cls, model_kwargs):
+    import pytorch_lightning as pl
+    import torch
+    from lightning_fabric.utilities.exceptions import MisconfigurationException
+
+    from datamodules import CIFAR10DataModule
+    from loggers import build_loggers
+
+    start = time.perf_counter()
+    pl.seed_everything(cfg["seed"], workers=True, verbose=False)
+    run_dir = cfg["output_dir"]
+    os.makedirs(run_dir, exist_ok=True)
+    with open(os.path.join(run_dir, "config.yaml"), "w") as f:
+        yaml.safe_dump(cfg, f, sort_keys=False)
+    try:  # a setting these reject is the user's input: say so in one line
+        data = CIFAR10DataModule(**{k: cfg[k] for k in DATA_KEYS})
+        model = cls(**model_kwargs)
+        trainer = build_trainer(cfg, run_dir, build_loggers(cfg, run_dir))
+    except (ValueError, MisconfigurationException) as e:
+        raise UserError(str(e).splitlines()[0]) from None
+    if cfg["compile"]:
+        model = torch.compile(model)
+    last = os.path.join(run_dir, "checkpoints", "last.ckpt")
+    trainer.fit(model, datamodule=data, ckpt_path=last if os.path.exists(last) else None)
+    train_seconds = time.perf_counter() - start
+    test = trainer.test(model, datamodule=data, verbose=False)[0]
+    best = trainer.checkpoint_callback.best_model_score
+    results = dict(model=cfg["model"], preset=cfg["preset"], seed=cfg["seed"],
+                   test_acc=test["test/acc"], test_loss=test["test/loss"],
+                   best_val_acc=float(best) if best is not None else None, steps=trainer.global_step,
+                   wall_seconds=round(time.perf_counter() - start, 2), train_seconds=round(train_seconds, 2),
+                   params=sum(p.numel() for p in model.parameters()), run_dir=os.path.abspath(run_dir))
+    if trainer.is_global_zero:
+        with open(os.path.join(run_dir, "results.json"), "w") as f:
+            json.dump(results, f, indent=2)
+    return results
+
+
+def main(argv=None):
+    parser = build_parser()
+    cfg, cls, model_kwargs = resolve_config(parser.parse_args(argv), parser)
+    from datamodules import CIFAR10DataError
+
+    warnings.filterwarnings("ignore", ".*does not have many workers.*")
+    try:
+        results = run(cfg, cls, model_kwargs)
+    except (CIFAR10DataError, UserError) as e:  # bad data or bad settings: one line, no traceback
+        sys.exit(f"error: {e}")
+    print(f"test_acc {results['test_acc']:.4f}  test_loss {results['test_loss']:.4f}  run {results['run_dir']}")
+    return results
+
+
+if __name__ == "__main__":
+    main()
