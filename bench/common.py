@@ -1,0 +1,68 @@
+"""What every benchmark shares: repeated timing, one row format, machine facts, the table.
+
+A row compares our figure with a baseline measured in the same process and run:
+    {"what", "unit", "ours": {median, min, max}, "baseline": {median, min, max},
+     "ratio": how many times better ours is (>1 = ours wins), "goal": text, "met": bool or None}
+"""
+import os
+import platform
+import statistics
+import time
+
+
+def measure(fn, repeats=5, warmup=1):
+    """Call fn() warmup + repeats times; seconds per call as {median, min, max}."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return summary(times)
+
+
+def summary(values):
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def row(what, unit, ours, baseline, higher_is_better, goal=None):
+    """goal: the ratio we aim for, e.g. 0.95 or 10; `met` says whether the median ratio reaches it."""
+    ratio = (ours["median"] / baseline["median"] if higher_is_better
+             else baseline["median"] / ours["median"])
+    return {"what": what, "unit": unit, "ours": ours, "baseline": baseline, "ratio": ratio,
+            "goal": None if goal is None else f">= {goal:g}x", "met": None if goal is None else ratio >= goal}
+
+
+def machine():
+    """CPU model and cores, GPU if any, and the package versions: the context every figure needs."""
+    import numpy
+    import pytorch_lightning
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
+    return (f"CPU {cpu} ({os.cpu_count()} cores), GPU {gpu}; python {platform.python_version()}, "
+            f"torch {torch.__version__}, lightning {pytorch_lightning.__version__}, numpy {numpy.__version__}")
+
+
+def fmt(stats):
+    return f"{stats['median']:.4g} [{stats['min']:.4g}, {stats['max']:.4g}]"
+
+
+def print_table(rows, title=None):
+    """A markdown table: ready to paste into the README."""
+    if title:
+        print(f"## {title}\n")
+    print("| what | unit | ours: median [min, max] | baseline: median [min, max] | ratio | goal | met |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        met = "" if r["met"] is None else ("yes" if r["met"] else "**NO**")
+        print(f"| {r['what']} | {r['unit']} | {fmt(r['ours'])} | {fmt(r['baseline'])} | {r['ratio']:.2f}x "
+              f"| {r['goal'] or ''} | {met} |")
+    print(f"\nmachine: {machine()}")
