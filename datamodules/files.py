@@ -78,21 +78,30 @@ def _extract(archive, data_dir):
 class SafeUnpickler(pickle.Unpickler):
     """Admits only what a CIFAR-10 batch holds: dicts, lists, bytes/str, ints and uint8 numpy arrays.
 
-    A pickle can call any importable function while loading; this one resolves just the three numpy
-    names an ndarray needs and refuses every other global, so a planted file cannot run code.
+    A pickle can call any importable function while loading; this one resolves just the numpy names
+    an ndarray needs (with the dtype pinned to uint8) and a latin1 bytes decoder, and refuses every
+    other global, so a planted file cannot run code.
     """
 
-    NUMPY = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-             ("numpy", "ndarray"), ("numpy", "dtype")}
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+               ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
 
     def find_class(self, module, name):
-        if (module, name) not in self.NUMPY:
+        if (module, name) not in self.ALLOWED:
             raise pickle.UnpicklingError(f"refused to load global {module}.{name}")
+        if name == "encode":  # Python 3's protocol 2 writes bytes as _codecs.encode(text, "latin1")
+            return _latin1_encode
         if name == "dtype":
             return _uint8_dtype
         if name == "ndarray":
             return np.ndarray
         return _reconstruct
+
+
+def _latin1_encode(text, encoding="utf-8"):
+    if encoding != "latin1" or not isinstance(text, str):
+        raise pickle.UnpicklingError(f"refused _codecs.encode with {encoding!r}")
+    return text.encode("latin1")
 
 
 def _uint8_dtype(spec, *args):

@@ -3,6 +3,8 @@ import os
 import pickle
 import sys
 
+import struct
+
 import numpy as np
 import pytest
 
@@ -12,11 +14,22 @@ sys.path.insert(0, ROOT)
 TRAIN_PER_BATCH, TEST_SIZE = 60, 100  # 300 train images, 100 test images
 
 
+class Py2Pickler(pickle._Pickler):
+    """Writes bytes with Python 2's string opcodes, as the official CIFAR-10 files do."""
+
+    def save_bytes(self, obj):
+        op = pickle.SHORT_BINSTRING + bytes([len(obj)]) if len(obj) < 256 else pickle.BINSTRING + struct.pack("<i", len(obj))
+        self.write(op + obj)
+        self.memoize(obj)
+
+    dispatch = {**pickle._Pickler.dispatch, bytes: save_bytes}
+
+
 def write_batch(path, data, labels):
-    """One batch file as the official archive has it: a pickled dict with bytes keys."""
+    """One batch file as the official archive has it: a Python-2 pickle of a dict with bytes keys."""
     with open(path, "wb") as f:
-        pickle.dump({b"batch_label": b"fixture", b"labels": [int(v) for v in labels], b"data": data,
-                     b"filenames": [b"x.png"] * len(labels)}, f, protocol=2)
+        Py2Pickler(f, protocol=2).dump({b"batch_label": b"fixture", b"labels": [int(v) for v in labels],
+                                        b"data": data, b"filenames": [b"x.png"] * len(labels)})
 
 
 def make_cifar(root, seed=0):
@@ -35,7 +48,7 @@ def make_cifar(root, seed=0):
         write_batch(os.path.join(folder, f"data_batch_{i}"), *images(TRAIN_PER_BATCH))
     write_batch(os.path.join(folder, "test_batch"), *images(TEST_SIZE))
     with open(os.path.join(folder, "batches.meta"), "wb") as f:
-        pickle.dump({b"label_names": [b"c%d" % i for i in range(10)]}, f, protocol=2)
+        Py2Pickler(f, protocol=2).dump({b"label_names": [b"c%d" % i for i in range(10)]})
     return root
 
 
