@@ -25,7 +25,7 @@ class ModelSpec:
 
 
 MODELS = {
-    "numpy_mlp": ModelSpec("models.numpy_mlp:NumpyMLPClassifier",
+    "numpy_mlp": ModelSpec("models.numpy_classifier:NumpyMLPClassifier",
                            "NumPy MLP with hand-written backward passes (course: 0.48)", dict(MLP_DEFAULTS)),
     "mlp": ModelSpec("models.mlp:MLP", "PyTorch MLP: hidden sizes, batch norm, ELU/Tanh/ReLU (course: 0.48)",
                      dict(MLP_DEFAULTS, batchnorm=False)),
