@@ -93,8 +93,9 @@ class CrossEntropyModule:
     """L = -(1/B) sum_i sum_k T_ik log X_ik: X (B, C) probabilities, T the one-hot matrix of labels y (B,).
 
     A probability of exactly 0 (softmax underflow) is read as the smallest positive normal number of
-    its dtype (np.finfo(dtype).tiny), so loss and gradient stay finite: the loss of such a sample is
-    -log(tiny), about 708 in float64 and 87 in float32. Positive probabilities are used as they are.
+    its dtype (np.finfo(dtype).tiny), as is any smaller (subnormal) one, so loss and gradient stay
+    finite: the loss of such a sample is -log(tiny), about 708 in float64 and 87 in float32. Larger
+    probabilities are used as they are.
     """
 
     def forward(self, x, y):
