@@ -66,6 +66,8 @@ def build_parser():
     bool_flag("--batchnorm", "batch norm after each hidden linear layer")
     flag("--dropout", type=float, help="dropout after each hidden activation")
     flag("--init", choices=["default", "kaiming", "course"], help="weight init; course = N(0, 1e-4)")
+    flag("--norm-impl", choices=["manual", "autograd", "torch"],
+         help="layernorm_mlp: hand-written backward (default), autograd, or torch's nn.LayerNorm")
     # optimizer
     flag("--optimizer", choices=["sgd", "adam", "adamw"])
     flag("--lr", type=positive(float), help="learning rate")

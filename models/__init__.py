@@ -38,7 +38,11 @@ MODELS = {
 
 
 def init_params(cls):
-    """Name -> default of every keyword the class's __init__ chain accepts (what a config may set)."""
+    """Name -> default of every keyword the class's __init__ chain accepts (what a config may set).
+
+    A class lists in `fixed_params` the parent keywords it sets itself (LayerNormMLP: batchnorm); they
+    are left out, so a preset's value is dropped for it and an explicit flag is an error.
+    """
     params = {}
     for klass in reversed(cls.__mro__):
         if klass is not cls and not (issubclass(klass, Classifier) and "__init__" in vars(klass)):
@@ -46,4 +50,4 @@ def init_params(cls):
         for p in inspect.signature(klass.__init__).parameters.values():
             if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
                 params[p.name] = p.default
-    return params
+    return {k: v for k, v in params.items() if k not in getattr(cls, "fixed_params", ())}
