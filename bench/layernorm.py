@@ -1,0 +1,64 @@
+"""LayerNorm forward+backward time: our manual and autograd forms against F.layer_norm, same run.
+
+    python -m bench.layernorm
+
+Shapes are the MLP's: a batch of 200 at widths 256 and 1024. Each form is a module (torch's is
+nn.LayerNorm, which calls F.layer_norm), so each pays the same module-call cost. One timed call runs
+`calls` forward+backward passes (torch.autograd.grad, so nothing accumulates); the forms take turns
+within each repeat, so a change in machine load hits all of them alike. The ratio is F.layer_norm's
+median over ours (> 1 = ours faster). Goal: the manual backward within 2x of torch (ratio >= 0.5).
+"""
+import time
+
+import torch
+
+from bench.common import print_table, row, summary
+from models.layernorm import LayerNormAutograd, LayerNormManualModule
+
+SHAPES = [(200, 256), (200, 1024)]  # (batch, features)
+CALLS, REPEATS = 200, 9             # forward+backward passes per timed call, timed calls per form
+QUICK_CALLS, QUICK_REPEATS = 20, 3
+THREADS = 1  # at these sizes threads cost more than they save, and on a shared machine they thrash
+FORMS = {"manual": (LayerNormManualModule, 0.5),  # (class, goal); autograd has none, it is the course's form
+         "autograd": (LayerNormAutograd, None)}
+
+
+def timed(module, x, grad_y, calls):
+    params = tuple(module.parameters())  # (gamma, beta) or (weight, bias)
+
+    def run():
+        t = time.perf_counter()
+        for _ in range(calls):
+            torch.autograd.grad(module(x), (x, *params), grad_y)
+        return time.perf_counter() - t
+    return run
+
+
+def rows(quick=False):
+    calls, repeats = (QUICK_CALLS, QUICK_REPEATS) if quick else (CALLS, REPEATS)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(THREADS)
+    torch.manual_seed(0)
+    out = []
+    try:
+        for batch, width in SHAPES:
+            x = torch.randn(batch, width, requires_grad=True)
+            grad_y = torch.randn(batch, width)
+            runs = {"torch": timed(torch.nn.LayerNorm(width), x, grad_y, calls)}
+            runs.update({name: timed(cls(width), x, grad_y, calls) for name, (cls, _) in FORMS.items()})
+            times = {name: [] for name in runs}
+            for fn in runs.values():
+                fn()  # warm-up
+            for _ in range(repeats):
+                for name, fn in runs.items():
+                    times[name].append(fn())
+            for name, (_, goal) in FORMS.items():
+                out.append(row(f"LayerNorm {name} fwd+bwd {batch}x{width} vs F.layer_norm", f"s / {calls} calls",
+                               summary(times[name]), summary(times["torch"]), higher_is_better=False, goal=goal))
+    finally:
+        torch.set_num_threads(threads)
+    return out
+
+
+if __name__ == "__main__":
+    print_table(rows(), f"LayerNorm forward+backward, CPU, {THREADS} thread")
