@@ -7,6 +7,7 @@ A config is layered: general defaults < the model's course defaults (models/__in
 < the flags you type. The run folder gets config.yaml, metrics.csv, checkpoints/ and results.json.
 """
 import argparse
+import importlib.util
 import json
 import os
 import sys
@@ -24,7 +25,8 @@ RUN_DEFAULTS = dict(
     data_dir="data", batch_size=128, eval_batch_size=1000, val_size=5000, augment=False, normalize="standard",
     max_steps=1000, eval_every=100, log_every=10,
     accelerator="auto", devices=1, num_nodes=1, precision="32-true", compile=False,
-    output_dir=None, run_name=None, logger="csv",
+    output_dir=None, run_name=None, logger="wandb" if importlib.util.find_spec("wandb") else "csv",
+    wandb_project="cifar10-lab", wandb_entity=None, group=None, tags=[], log_model=False,
 )
 DATA_KEYS = ("data_dir", "batch_size", "eval_batch_size", "val_size", "augment", "normalize", "seed")
 
@@ -50,6 +52,18 @@ def positive(kind):
     return parse
 
 
+def sizes(text):
+    """`64`, `64,128` or `[64, 128]` (a W&B sweep's ${args} form) -> a list of positive ints."""
+    return [positive(int)(t) for t in text.strip("[]").replace(",", " ").split()]
+
+
+class Sizes(argparse.Action):
+    """--hidden 64 128, --hidden 64,128 and --hidden=[64, 128] all give [64, 128]; --hidden alone gives []."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, [n for v in values for n in v])
+
+
 def build_parser():
     models = "\n".join(f"  {name:14s} {spec.help}" for name, spec in MODELS.items())
     presets = "\n".join(f"  {name:14s} {p['help']}" for name, p in PRESETS.items())
@@ -61,7 +75,8 @@ def build_parser():
     flag("--model", choices=list(MODELS), help="which model (default: mlp)")
     flag("--preset", choices=list(PRESETS), help="a named set of flags from presets.py")
     # model
-    flag("--hidden", type=positive(int), nargs="*", metavar="N", help="hidden layer sizes; none = softmax regression")
+    flag("--hidden", type=sizes, nargs="*", action=Sizes, metavar="N",
+         help="hidden layer sizes (64 128, 64,128 or [64,128]); none = softmax regression")
     flag("--activation", choices=["elu", "tanh", "relu"])
     bool_flag("--batchnorm", "batch norm after each hidden linear layer")
     flag("--dropout", type=float, help="dropout after each hidden activation")
@@ -96,7 +111,13 @@ def build_parser():
     bool_flag("--compile", "torch.compile the model")
     flag("--output-dir", help="run folder (default: runs/RUN_NAME)")
     flag("--run-name")
-    flag("--logger", choices=["csv", "wandb", "none"], help="csv (default) writes metrics.csv; wandb adds W&B")
+    flag("--logger", choices=["csv", "wandb", "none"],
+         help="csv writes metrics.csv; wandb (default when installed) adds W&B, offline without credentials")
+    flag("--wandb-project", help="W&B project (default cifar10-lab)")
+    flag("--wandb-entity", help="W&B user or team (default: your default entity)")
+    flag("--group", help="W&B group, e.g. a sweep's name")
+    flag("--tags", nargs="*", help="W&B tags")
+    bool_flag("--log-model", "upload checkpoints as W&B artifacts at the end of training")
     return p
 
 
@@ -133,6 +154,7 @@ def build_trainer(cfg, run_dir, loggers):
     from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
 
     from callbacks import PlainLogLines
+    from loggers import logger_callbacks
 
     has_val = cfg["val_size"] > 0
     interactive = sys.stdout.isatty()  # a terminal gets a progress bar, a log file gets plain lines
@@ -141,6 +163,7 @@ def build_trainer(cfg, run_dir, loggers):
                                  auto_insert_metric_name=False)]
     if loggers:
         callbacks.append(LearningRateMonitor("step"))
+    callbacks += logger_callbacks(loggers)
     if not interactive:
         callbacks.append(PlainLogLines())
     return pl.Trainer(
@@ -160,7 +183,7 @@ def run(cfg, cls, model_kwargs):
     from lightning_fabric.utilities.exceptions import MisconfigurationException
 
     from datamodules import CIFAR10DataModule
-    from loggers import build_loggers
+    from loggers import build_loggers, finish_loggers
 
     start = time.perf_counter()
     pl.seed_everything(cfg["seed"], workers=True, verbose=False)
@@ -174,6 +197,9 @@ def run(cfg, cls, model_kwargs):
         trainer = build_trainer(cfg, run_dir, build_loggers(cfg, run_dir))
     except (ValueError, MisconfigurationException) as e:
         raise UserError(str(e).splitlines()[0]) from None
+    params = sum(p.numel() for p in model.parameters())
+    for logger in trainer.loggers:
+        logger.log_hyperparams({"params": params})
     if cfg["compile"]:
         model = torch.compile(model)
     last = os.path.join(run_dir, "checkpoints", "last.ckpt")
@@ -185,10 +211,11 @@ def run(cfg, cls, model_kwargs):
                    test_acc=test["test/acc"], test_loss=test["test/loss"],
                    best_val_acc=float(best) if best is not None else None, steps=trainer.global_step,
                    wall_seconds=round(time.perf_counter() - start, 2), train_seconds=round(train_seconds, 2),
-                   params=sum(p.numel() for p in model.parameters()), run_dir=os.path.abspath(run_dir))
+                   params=params, run_dir=os.path.abspath(run_dir))
     if trainer.is_global_zero:
         with open(os.path.join(run_dir, "results.json"), "w") as f:
             json.dump(results, f, indent=2)
+    finish_loggers(trainer.loggers, results)
     return results
 
 

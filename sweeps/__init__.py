@@ -1,0 +1,1 @@
+"""W&B sweep files and a local runner for them (run_local.py)."""
