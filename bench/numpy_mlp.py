@@ -9,14 +9,13 @@ nn.Linear/ELU/cross_entropy/autograd/torch.optim.SGD. Both sides get the same nu
 both alike. ratio > 1 means the NumPy step is faster.
 """
 import os
-import time
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from bench.common import print_table, row, summary
+from bench.common import measure_pair, print_table, row
 from models.numpy_classifier import NumpySGD
 from models.numpy_mlp import MLP, CrossEntropyModule
 
@@ -49,13 +48,6 @@ def torch_step_fn(x, y):
     return step
 
 
-def timed(fn, n):
-    t = time.perf_counter()
-    for _ in range(n):
-        fn()
-    return (time.perf_counter() - t) / n
-
-
 def rows(quick=False):
     steps, rounds = (1, 3) if quick else (50, 7)  # steps per timing, timings per side
     threads = int(os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS") or os.cpu_count())
@@ -64,16 +56,13 @@ def rows(quick=False):
     try:
         g = torch.Generator().manual_seed(0)
         x, y = torch.randn(BATCH, N_IN, generator=g), torch.randint(0, N_CLASSES, (BATCH,), generator=g)
-        ours, base = numpy_step_fn(x, y), torch_step_fn(x, y)
-        ours(), base()  # warm-up: allocations, thread pools
-        t_ours, t_base = [], []
-        for _ in range(rounds):  # alternate, so load on the machine hits both sides alike
-            t_ours.append(timed(ours, steps))
-            t_base.append(timed(base, steps))
+        many = lambda step: lambda: [step() for _ in range(steps)]  # noqa: E731
+        t_ours, t_base = measure_pair(many(numpy_step_fn(x, y)), many(torch_step_fn(x, y)), repeats=rounds)
     finally:
         torch.set_num_threads(old_threads)
     what = f"numpy_mlp train step (batch {BATCH}, {N_IN}-{HIDDEN}-{N_CLASSES}, {threads} threads) vs torch CPU"
-    return [row(what, "s/step", summary(t_ours), summary(t_base), higher_is_better=False, goal=GOAL)]
+    per_step = lambda t: {k: v / steps for k, v in t.items()}  # noqa: E731
+    return [row(what, "s/step", per_step(t_ours), per_step(t_base), higher_is_better=False, goal=GOAL)]
 
 
 if __name__ == "__main__":
