@@ -4,6 +4,7 @@ A row compares our figure with a baseline measured in the same process and run:
     {"what", "unit", "ours": {median, min, max}, "baseline": {median, min, max},
      "ratio": how many times better ours is (>1 = ours wins), "goal": text, "met": bool or None}
 """
+import contextlib
 import os
 import platform
 import statistics
@@ -20,6 +21,23 @@ def measure(fn, repeats=5, warmup=1):
         fn()
         times.append(time.perf_counter() - t)
     return summary(times)
+
+
+@contextlib.contextmanager
+def torch_threads(n):
+    """Run the block with n torch intra-op threads, then restore the old count.
+
+    The benchmarks use 1: on a machine shared with other jobs, two OpenMP threads on two busy cores wait
+    on each other at every op (we measured 30x slower batch augmentation), which buries what is measured.
+    """
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
 
 def measure_pair(ours, baseline, repeats=5, warmup=1):

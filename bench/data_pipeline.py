@@ -28,8 +28,8 @@ BATCH_SIZE = 128  # the data module's default, and the usual tutorial value
 # num_workers = $SLURM_CPUS_PER_TASK. On this machine a job gets at most all of its cores (2 here),
 # so that is the user's setting; outside SLURM we take the cores this process may run on.
 WORKERS = int(os.environ.get("SLURM_CPUS_PER_TASK", len(os.sched_getaffinity(0))))
-FULL = dict(ours_batches=351, baseline_batches=60, repeats=5, val_size=5000)  # 351 = one epoch of 45,000
-QUICK = dict(ours_batches=2, baseline_batches=2, repeats=1, val_size=50)
+FULL = dict(ours_batches=351, baseline_batches=60, repeats=5, warmup=1, val_size=5000)  # 351: an epoch of 45,000
+QUICK = dict(ours_batches=2, baseline_batches=2, repeats=1, warmup=0, val_size=50)
 GOAL = 10  # x the baseline's images/s on CPU
 
 
@@ -75,7 +75,8 @@ def taker(batches, n, cuda=False):
 
 def compare(what, ours, baseline, sizes):
     n_ours, n_base = sizes["ours_batches"], sizes["baseline_batches"]
-    t_ours, t_base = common.measure_pair(taker(*ours, n_ours), taker(*baseline, n_base), repeats=sizes["repeats"])
+    t_ours, t_base = common.measure_pair(taker(*ours, n_ours), taker(*baseline, n_base),
+                                          repeats=sizes["repeats"], warmup=sizes["warmup"])
     return common.row(what, "images/s", common.per_second(t_ours, n_ours * BATCH_SIZE),
                       common.per_second(t_base, n_base * BATCH_SIZE), higher_is_better=True, goal=GOAL)
 
@@ -86,12 +87,8 @@ def rows(quick=False, data_dir="data"):
     # are small memory-bound ops that gain little from threads, and on a shared machine two OpenMP
     # threads on two busy cores wait on each other: we measured 610 images/s with 2 threads against
     # 16,800 with 1 (crop+flip, load average 16 on 2 cores).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with common.torch_threads(1):
         return _rows(sizes, data_dir)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _rows(sizes, data_dir):

@@ -1,0 +1,176 @@
+"""Lightning overhead: steps/s of what train.py runs against a plain PyTorch loop doing the same training.
+
+Ours is train.py's own path: its parser and config layering, `build_loggers`, `build_trainer` (with its
+checkpointing, validation, logging and callbacks) and `trainer.fit`, timed from building the trainer to
+the end of fit. The baseline is the loop a user would write: the same LightningModule used as a plain
+nn.Module, its own optimizer (configure_optimizers), the same batches from the same data module, the same
+precision; forward, cross-entropy, backward, step, nothing else. Data loading is done once, before both.
+Steps/s = steps / wall seconds, so fixed costs (starting the trainer) count as the user pays them.
+
+    python -m bench.lightning_overhead --data-dir /work/data [--quick] [--ablate]
+
+--ablate times train.py with one feature changed at a time, to show what the gap is made of.
+"""
+import argparse
+import contextlib
+import io
+import logging
+import os
+import tempfile
+import warnings
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+
+import train
+from datamodules import CIFAR10DataModule
+from loggers import build_loggers, finish_loggers
+
+from . import common
+
+# (label, train.py flags): the course MLP at its defaults (400 of its 1400 steps: the same validation
+# and logging every 100 and 10 steps), and the course ResNet for a few steps (each is seconds on a CPU).
+FULL = dict(repeats=3, warmup=1, runs=[
+    ("MLP", ["--model", "mlp", "--max-steps", "400"]),
+    ("ResNet", ["--model", "resnet", "--max-steps", "3"])])
+TINY = ["--val-size", "50", "--eval-batch-size", "25"]  # the test fixture has 300 training images
+QUICK = dict(repeats=1, warmup=0, runs=[
+    ("MLP", ["--model", "mlp", "--max-steps", "4", "--eval-every", "2", "--log-every", "1", "--batch-size", "8"] + TINY),
+    ("ResNet", ["--model", "resnet", "--max-steps", "2", "--batch-size", "4"] + TINY)])
+GOAL = 0.95  # of the plain loop's steps/s
+# One change each against train.py's defaults (run with --ablate): what each part of the gap costs.
+ABLATIONS = [
+    ("train.py defaults", []),
+    ("CSV logger only", ["--logger", "csv"]),
+    ("no logger", ["--logger", "none"]),
+    ("log every 50 steps", ["--log-every", "50"]),
+    ("no validation", ["--eval-every", "1000000"]),
+    ("checkpoint at the end only", ["--checkpoint", "end"]),
+    ("all four above", ["--logger", "none", "--log-every", "50", "--eval-every", "1000000", "--checkpoint", "end"]),
+]
+
+
+class Terminal(io.StringIO):
+    """Stands in for stdout: says it is a terminal, so build_trainer turns the progress bar on."""
+
+    def isatty(self):
+        return True
+
+
+@contextlib.contextmanager
+def quiet(tty=False):
+    """Swallow what a run prints (log lines, Lightning's info, W&B) so the table stays readable.
+
+    Stdout is never a terminal here, so what is timed is the log-file set-up (plain log lines, no
+    progress bar), whatever the caller's stdout is; tty=True times the terminal set-up instead.
+    """
+    level = logging.getLogger("pytorch_lightning").level
+    logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(Terminal() if tty else io.StringIO()), \
+                contextlib.redirect_stderr(io.StringIO()):  # W&B's own lines
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logging.getLogger("pytorch_lightning").setLevel(level)
+
+
+def config(flags, data_dir, run_dir="unused"):
+    parser = train.build_parser()
+    return train.resolve_config(parser.parse_args(flags + ["--data-dir", data_dir, "--output-dir", run_dir]), parser)
+
+
+def data_module(cfg):
+    """Set up once and shared, so neither side's time includes reading the files."""
+    dm = CIFAR10DataModule(**{k: cfg[k] for k in train.DATA_KEYS})
+    dm.setup()
+    if torch.cuda.is_available() and cfg["accelerator"] in ("auto", "gpu", "cuda"):
+        dm.x, dm.y = dm.x.cuda(), dm.y.cuda()  # where the trainer would put them
+    return dm
+
+
+def train_py(flags, data_dir, dm, tty=False):
+    """One train.py fit (no test): a function to time."""
+    def fit():
+        with tempfile.TemporaryDirectory() as run_dir, quiet(tty):
+            cfg, cls, model_kwargs = config(flags, data_dir, run_dir)
+            pl.seed_everything(cfg["seed"], verbose=False)
+            model = cls(**model_kwargs)
+            trainer = train.build_trainer(cfg, run_dir, build_loggers(cfg, run_dir))
+            trainer.fit(model, datamodule=dm)
+            finish_loggers(trainer.loggers, {})
+    return fit
+
+
+def plain_loop(flags, data_dir, dm):
+    """The same training as train_py, as a plain PyTorch loop: a function to time."""
+    cfg, cls, model_kwargs = config(flags, data_dir)
+    device = dm.x.device
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg["precision"].startswith("bf16"))
+    if cfg["precision"] not in ("32-true", "32", "bf16-mixed"):
+        raise ValueError(f"the plain loop does {cfg['precision']!r} precision no justice; use 32-true or bf16-mixed")
+
+    def fit():
+        pl.seed_everything(cfg["seed"], verbose=False)
+        model = cls(**model_kwargs).to(device).train()
+        opt = model.configure_optimizers()
+        if not isinstance(opt, torch.optim.Optimizer):
+            raise ValueError("the plain loop takes a constant learning rate only (a bare optimizer)")
+        steps = 0
+        while steps < cfg["max_steps"]:
+            for x, y in dm.train_dataloader():
+                with autocast:
+                    loss = F.cross_entropy(model(x), y, label_smoothing=cfg.get("label_smoothing", 0.0))
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                steps += 1
+                if steps == cfg["max_steps"]:
+                    break
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+    return fit
+
+
+def compare(what, flags, data_dir, sizes, dm=None, tty=False):
+    steps = config(flags, data_dir)[0]["max_steps"]
+    dm = dm or data_module(config(flags, data_dir)[0])
+    t_ours, t_base = common.measure_pair(train_py(flags, data_dir, dm, tty), plain_loop(flags, data_dir, dm),
+                                         repeats=sizes["repeats"], warmup=sizes["warmup"])
+    return common.row(what, "steps/s", common.per_second(t_ours, steps), common.per_second(t_base, steps),
+                      higher_is_better=True, goal=GOAL)
+
+
+def rows(quick=False, data_dir="data"):
+    sizes = QUICK if quick else FULL
+    out = []
+    with common.torch_threads(1):
+        for label, flags in sizes["runs"]:
+            steps = flags[flags.index("--max-steps") + 1]
+            what = f"lightning: train.py {label}, {steps} steps vs plain PyTorch loop"
+            out.append(compare(what, flags, data_dir, sizes))
+    return out
+
+
+def ablation_rows(quick=False, data_dir="data"):
+    """The MLP run with one change at a time, each against the plain loop."""
+    sizes = QUICK if quick else FULL
+    label, flags = sizes["runs"][0]
+    dm = data_module(config(flags, data_dir)[0])
+    variants = [(what, extra, False) for what, extra in ABLATIONS] + [("progress bar (a terminal)", [], True)]
+    with common.torch_threads(1):
+        return [compare(f"lightning ablation, {label}: {what}", flags + extra, data_dir, sizes, dm, tty)
+                for what, extra, tty in variants]
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data-dir", default="data")
+    p.add_argument("--quick", action="store_true", help="tiny sizes: checks that it runs, measures nothing")
+    p.add_argument("--ablate", action="store_true", help="also time train.py with one feature changed at a time")
+    args = p.parse_args()
+    table = rows(args.quick, args.data_dir)
+    if args.ablate:
+        table += ablation_rows(args.quick, args.data_dir)
+    common.print_table(table, "Lightning overhead")

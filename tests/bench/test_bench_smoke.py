@@ -1,0 +1,48 @@
+"""Every benchmark runs end to end at tiny sizes, so none can rot. Times are never asserted: only that
+each module gives well-formed rows, and that run_all collects them, skips what is missing and reports
+what fails."""
+import math
+import sys
+import types
+
+import pytest
+
+from bench import common, run_all
+
+STATS = ("median", "min", "max")
+
+
+def check_row(r):
+    assert {"what", "unit", "ours", "baseline", "ratio", "goal", "met"} <= set(r)
+    for side in (r["ours"], r["baseline"]):
+        assert set(STATS) <= set(side) and side["min"] <= side["median"] <= side["max"]
+        assert all(math.isfinite(side[k]) and side[k] > 0 for k in STATS)
+    assert math.isfinite(r["ratio"]) and r["ratio"] > 0
+    assert r["met"] is None or r["met"] == (r["ratio"] >= float(r["goal"].split()[1].rstrip("x")))
+
+
+@pytest.mark.parametrize("name", run_all.MODULES)
+def test_module_gives_well_formed_rows(name, cifar_dir, capsys):
+    module = run_all.load(name)
+    if module is None:
+        pytest.skip(f"bench/{name}.py is not there yet")
+    rows, notes, failed = run_all.collect(quick=True, data_dir=cifar_dir, modules=[name])
+    assert not failed, notes
+    assert rows or name == "speed_gpu", notes  # only the GPU run may have nothing to measure on a CPU
+    for r in rows:
+        check_row(r)
+    common.print_table(rows)
+    lines = capsys.readouterr().out.splitlines()
+    assert sum(line.startswith("| ") for line in lines) == len(rows) + 1  # the header, then one line per row
+
+
+def test_run_all_skips_missing_and_reports_failures(monkeypatch, capsys):
+    broken = types.ModuleType("bench.broken_for_test")
+    broken.rows = lambda quick=False: 1 / 0
+    monkeypatch.setitem(sys.modules, "bench.broken_for_test", broken)
+    monkeypatch.setattr(run_all, "MODULES", ["no_such_bench", "broken_for_test"])
+    assert run_all.main(["--quick"]) == 1
+    out = capsys.readouterr().out
+    assert "bench.no_such_bench: not there, skipped" in out
+    assert "bench.broken_for_test: FAILED (ZeroDivisionError" in out
+    assert "| what | unit |" in out and "machine: CPU" in out and "command: python -m bench.run_all --quick" in out
