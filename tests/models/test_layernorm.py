@@ -7,6 +7,7 @@ import torch.nn.functional as F
 
 import train
 from models.layernorm import LayerNormAutograd, LayerNormManualFunction, LayerNormManualModule, LayerNormMLP
+from models.mlp import MLP
 
 SHAPES = [(1, 5), (2, 3), (7, 16), (12, 40)]  # (batch, features); batch 1 included
 TOL = {torch.float32: 1e-5, torch.float64: 1e-10}
@@ -87,11 +88,14 @@ def test_wrong_shape_names_expected_and_actual(cls, shape):
 
 
 def test_mlp_with_batch_of_one():
+    x = torch.randn(1, 3, 32, 32)
     model = LayerNormMLP(hidden=[16, 8]).train()
-    logits = model(torch.randn(1, 3, 32, 32))
+    logits = model(x)
     logits.sum().backward()
     assert logits.shape == (1, 10)
     assert sum(isinstance(m, LayerNormManualModule) for m in model.net) == 2  # after each hidden Linear only
+    with pytest.raises(ValueError, match="more than 1 value per channel"):  # where batch norm cannot
+        MLP(hidden=[16, 8], batchnorm=True).train()(x)
 
 
 def test_mlp_rejects_unknown_norm_impl():
