@@ -10,6 +10,7 @@ import argparse
 import importlib.util
 import json
 import os
+import signal
 import sys
 import time
 import warnings
@@ -111,6 +112,7 @@ def build_parser():
     bool_flag("--compile", "torch.compile the model")
     flag("--output-dir", help="run folder (default: runs/RUN_NAME)")
     flag("--run-name")
+    flag("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR: its config.yaml, then the flags you type")
     flag("--logger", choices=["csv", "wandb", "none"],
          help="csv writes metrics.csv; wandb (default when installed) adds W&B, offline without credentials")
     flag("--wandb-project", help="W&B project (default cifar10-lab)")
@@ -124,6 +126,8 @@ def build_parser():
 def resolve_config(args, parser):
     """Layer the defaults, the preset and the explicit flags into one flat config dict."""
     given = vars(args)
+    if "resume" in given:  # the saved, already resolved config is the base; flags typed now override it
+        given = {**saved_config(given.pop("resume"), parser), **given}
     preset = PRESETS.get(given.get("preset"), {})
     model = given.get("model") or preset.get("model") or RUN_DEFAULTS["model"]
     if preset.get("model") not in (None, model):
@@ -141,6 +145,19 @@ def resolve_config(args, parser):
     return cfg, cls, {k: cfg[k] for k in hparams}
 
 
+def saved_config(run_dir, parser):
+    """The config.yaml of a run folder that holds a checkpoint to continue from."""
+    from resume import latest_checkpoint
+
+    path = os.path.join(run_dir, "config.yaml")
+    if not os.path.exists(path):
+        parser.error(f"--resume {run_dir}: no config.yaml there, so not a run folder")
+    if latest_checkpoint(run_dir) is None:
+        parser.error(f"--resume {run_dir}: no checkpoint to continue from (checkpoints/last.ckpt, hpc_ckpt_*.ckpt)")
+    with open(path) as f:
+        return {**yaml.safe_load(f), "output_dir": run_dir}
+
+
 def default_run_name(cfg):
     job = os.environ.get("SLURM_JOB_ID")
     if job:  # stable across a requeue, so the job finds its own folder again
@@ -152,9 +169,11 @@ def default_run_name(cfg):
 def build_trainer(cfg, run_dir, loggers):
     import pytorch_lightning as pl
     from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
+    from pytorch_lightning.plugins.environments import SLURMEnvironment
 
     from callbacks import PlainLogLines
     from loggers import logger_callbacks
+    from resume import Resumable
 
     has_val = cfg["val_size"] > 0
     interactive = sys.stdout.isatty()  # a terminal gets a progress bar, a log file gets plain lines
@@ -166,6 +185,9 @@ def build_trainer(cfg, run_dir, loggers):
     callbacks += logger_callbacks(loggers)
     if not interactive:
         callbacks.append(PlainLogLines())
+    callbacks.append(Resumable(run_dir))
+    # Under SLURM: SIGUSR1 (#SBATCH --signal=USR1@90) -> checkpoint and `scontrol requeue`; see resume.py.
+    slurm = [SLURMEnvironment(auto_requeue=True, requeue_signal=signal.SIGUSR1)] if SLURMEnvironment.detect() else None
     return pl.Trainer(
         max_steps=cfg["max_steps"], max_epochs=-1,
         val_check_interval=cfg["eval_every"] if has_val else None, check_val_every_n_epoch=None if has_val else 1,
@@ -173,7 +195,7 @@ def build_trainer(cfg, run_dir, loggers):
         accelerator=cfg["accelerator"], devices=cfg["devices"], num_nodes=cfg["num_nodes"],
         precision=cfg["precision"], logger=loggers or False, callbacks=callbacks,
         log_every_n_steps=cfg["log_every"], enable_progress_bar=interactive, enable_model_summary=interactive,
-        default_root_dir=run_dir, deterministic=cfg["accelerator"] == "cpu" or None,
+        default_root_dir=run_dir, deterministic=cfg["accelerator"] == "cpu" or None, plugins=slurm,
     )
 
 
@@ -182,15 +204,19 @@ def run(cfg, cls, model_kwargs):
     import torch
     from lightning_fabric.utilities.exceptions import MisconfigurationException
 
+    from pytorch_lightning.utilities import rank_zero_only
+
     from datamodules import CIFAR10DataModule
     from loggers import build_loggers, finish_loggers
+    from resume import latest_checkpoint
 
     start = time.perf_counter()
     pl.seed_everything(cfg["seed"], workers=True, verbose=False)
     run_dir = cfg["output_dir"]
     os.makedirs(run_dir, exist_ok=True)
-    with open(os.path.join(run_dir, "config.yaml"), "w") as f:
-        yaml.safe_dump(cfg, f, sort_keys=False)
+    if rank_zero_only.rank == 0:  # under DDP every rank runs this; one writes
+        with open(os.path.join(run_dir, "config.yaml"), "w") as f:
+            yaml.safe_dump(cfg, f, sort_keys=False)
     try:  # a setting these reject is the user's input: say so in one line
         data = CIFAR10DataModule(**{k: cfg[k] for k in DATA_KEYS})
         model = cls(**model_kwargs)
@@ -202,8 +228,10 @@ def run(cfg, cls, model_kwargs):
         logger.log_hyperparams({"params": params})
     if cfg["compile"]:
         model = torch.compile(model)
-    last = os.path.join(run_dir, "checkpoints", "last.ckpt")
-    trainer.fit(model, datamodule=data, ckpt_path=last if os.path.exists(last) else None)
+    ckpt = latest_checkpoint(run_dir)  # passed explicitly, so Lightning's own hpc_ckpt lookup cannot pick another
+    if ckpt and rank_zero_only.rank == 0:
+        print(f"resuming from {ckpt}", flush=True)
+    trainer.fit(model, datamodule=data, ckpt_path=ckpt)
     train_seconds = time.perf_counter() - start
     test = trainer.test(model, datamodule=data, verbose=False)[0]
     best = trainer.checkpoint_callback.best_model_score
@@ -225,6 +253,7 @@ def main(argv=None):
     from datamodules import CIFAR10DataError
 
     warnings.filterwarnings("ignore", ".*does not have many workers.*")
+    warnings.filterwarnings("ignore", ".*multiple `ModelCheckpoint` callbacks.*")  # resume.Resumable is the 2nd
     try:
         results = run(cfg, cls, model_kwargs)
     except (CIFAR10DataError, UserError) as e:  # bad data or bad settings: one line, no traceback

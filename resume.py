@@ -1,0 +1,118 @@
+"""Stopping on a signal with a checkpoint, and finding the checkpoint a run continues from.
+
+    SIGUSR1 under SLURM (`#SBATCH --signal=USR1@90`: 90 s before the time limit) -> checkpoint,
+            `scontrol requeue`, exit; the job starts again later and finds its run folder by job id.
+    SIGTERM (scancel, preemption, kill) or SIGINT (Ctrl-C) -> checkpoint, exit.
+
+Each leaves run_dir/checkpoints/last.ckpt; rerunning with the same run folder continues from the
+newest of that and Lightning's own hpc_ckpt_N.ckpt.
+
+Lightning's SLURMEnvironment(auto_requeue=True) handles SIGUSR1 by saving from inside the signal
+handler, wherever the main thread is: between optimizer.step() and the step counter, say. Outside
+the training loop (setup, test) that is harmless and stays. Inside it, Resumable only notes the
+signal and acts at a step boundary, the same step on every rank:
+    after the step's optimizer update   save (a valid resume point when no validation follows),
+    after that step's validation        save again (now including it), stop;
+    else at the next step's start       stop; the batch fetched for it was not trained on.
+With the global RNG (dropout) in the checkpoint too, weights, optimizer, schedule, counters and data
+position all come back, and the resumed run repeats the uninterrupted one exactly.
+"""
+import csv
+import glob
+import os
+import signal
+import subprocess
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.loggers import CSVLogger
+
+
+def latest_checkpoint(run_dir):
+    """The newest of checkpoints/last.ckpt and Lightning's hpc_ckpt_*.ckpt in run_dir, or None."""
+    paths = glob.glob(os.path.join(run_dir, "hpc_ckpt_*.ckpt"))
+    paths += glob.glob(os.path.join(run_dir, "checkpoints", "last.ckpt"))
+    return max(paths, key=os.path.getmtime, default=None)
+
+
+def requeue():
+    """Put this SLURM job (or array task) back in the queue, as Lightning's handler does."""
+    array = os.environ.get("SLURM_ARRAY_JOB_ID")
+    job = f"{array}_{os.environ['SLURM_ARRAY_TASK_ID']}" if array else os.environ["SLURM_JOB_ID"]
+    return subprocess.run(["scontrol", "requeue", job]).returncode == 0
+
+
+class Resumable(pl.callbacks.Checkpoint):
+    """What a run needs to stop on a signal and continue exactly (see the module docstring).
+
+    A Checkpoint subclass so that Lightning runs its hooks after ModelCheckpoint's: the save after
+    validation then holds that validation's best-checkpoint bookkeeping. It also keeps metrics.csv
+    whole: Lightning's CSVLogger deletes the file when it starts in a non-empty folder, so the rows
+    logged before the checkpoint are read here (construct this before any logger writes) and handed back.
+    """
+
+    def __init__(self, run_dir):
+        self.last_path = os.path.join(run_dir, "checkpoints", "last.ckpt")
+        self.received = 0  # signal number noted since the last step; 0 = none
+        self.stopping = 0  # the signal being acted on
+        self.rows = []  # metrics.csv as an interrupted run left it
+        path = os.path.join(run_dir, "metrics.csv")
+        if os.path.exists(path):
+            with open(path, newline="") as f:
+                self.rows = list(csv.DictReader(f))
+
+    def state_dict(self):  # dropout draws from the global RNG; Lightning's checkpoint leaves it out
+        cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
+        return {"torch_rng": torch.get_rng_state(), "cuda_rng": cuda}
+
+    def load_state_dict(self, state):
+        torch.set_rng_state(state["torch_rng"])
+        if state["cuda_rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+
+    def on_load_checkpoint(self, trainer, pl_module, checkpoint):
+        if not trainer.is_global_zero:
+            return
+        # Later rows come again. Once only: test(ckpt_path="best") loads a checkpoint too.
+        kept, self.rows = [row for row in self.rows if int(row["step"]) < checkpoint["global_step"]], []
+        for logger in trainer.loggers:
+            if isinstance(logger, CSVLogger):
+                logger.experiment.metrics[:0] = kept  # written out, before the new rows, at its next save
+
+    def on_train_start(self, trainer, pl_module):
+        # Lightning registered its handlers just before this hook and puts the old ones back at teardown.
+        noted = [signal.SIGINT, signal.SIGTERM]
+        if callable(signal.getsignal(signal.SIGUSR1)):  # Lightning's requeue handler: under SLURM
+            noted.append(signal.SIGUSR1)
+        for signum in noted:
+            signal.signal(signum, self._note)
+
+    def _note(self, signum, frame):
+        self.received = self.received or signum
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        received = self.received
+        if trainer.world_size > 1:  # all ranks stop at the same step, or the others wait forever
+            flag = torch.tensor(received, device=trainer.strategy.root_device)
+            received = int(trainer.strategy.reduce(flag, reduce_op="max"))
+        if received and trainer.global_step < trainer.max_steps:  # on the last step, just finish
+            self.stopping = received
+            trainer.save_checkpoint(self.last_path)
+
+    def on_validation_end(self, trainer, pl_module):
+        if self.stopping:
+            trainer.save_checkpoint(self.last_path)
+            self._stop(trainer)
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if self.stopping:
+            self._stop(trainer)
+
+    def _stop(self, trainer):
+        name = signal.Signals(self.stopping).name
+        if trainer.is_global_zero:
+            then = "rerun with the same --output-dir (or --resume) to continue"
+            if self.stopping == signal.SIGUSR1:
+                then = "requeued the job" if requeue() else "scontrol requeue failed; resubmit to continue"
+            print(f"{name} at step {trainer.global_step}: saved {self.last_path}; {then}", flush=True)
+        raise SystemExit(128 + self.stopping)  # Lightning tears down (loggers, handlers) and re-raises

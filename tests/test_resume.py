@@ -1,0 +1,125 @@
+"""Resume (resume.py and train.py's use of it): a run stopped by a signal leaves a checkpoint, and the
+continued run ends exactly where an uninterrupted run ends: data order, augmentation, dropout RNG,
+optimizer and schedule all come back. CPU, fixture data, in-process, seconds."""
+import csv
+import json
+import os
+import signal
+import time
+
+import pytest
+import pytorch_lightning as pl
+
+import train
+from resume import latest_checkpoint
+
+# 250 train images / batch 16 = 15 steps an epoch, so 24 steps cross an epoch boundary; augmentation,
+# dropout, Adam and a warm-up + cosine schedule each carry state a sloppy resume would lose.
+FLAGS = ["--max-steps", "24", "--eval-every", "8", "--log-every", "1", "--augment", "--dropout", "0.2",
+         "--optimizer", "adam", "--lr", "0.003", "--schedule", "cosine", "--warmup-steps", "3"]
+
+
+class SignalAt(pl.Callback):
+    """Sends this process a real signal after a given optimizer step."""
+
+    def __init__(self, step, signum):
+        self.step, self.signum = step, signum
+
+    def on_train_batch_end(self, trainer, *args):
+        if trainer.global_step == self.step:
+            os.kill(os.getpid(), self.signum)
+
+
+def metrics(run_dir):
+    """Every logged value by (step, name); the CSV's rows after a resume come from both runs."""
+    with open(os.path.join(run_dir, "metrics.csv")) as f:
+        return {(row["step"], k): v for row in csv.DictReader(f) for k, v in row.items() if v and k != "step"}
+
+
+def results(run_dir):
+    with open(os.path.join(run_dir, "results.json")) as f:
+        r = json.load(f)
+    return {k: r[k] for k in ("test_acc", "test_loss", "best_val_acc", "steps")}
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(cifar_dir, tmp_path_factory):
+    run_dir = str(tmp_path_factory.mktemp("uninterrupted") / "run")
+    train.main(tiny(cifar_dir, run_dir))
+    return run_dir
+
+
+def tiny(cifar_dir, run_dir):
+    return ["--data-dir", cifar_dir, "--output-dir", run_dir, "--val-size", "50", "--batch-size", "16",
+            "--eval-batch-size", "64", "--accelerator", "cpu", "--logger", "csv", *FLAGS]
+
+
+# Stopping after step 12: mid-epoch; after 15: an epoch's last batch; after 16: a step with validation.
+EPOCH_BUG = pytest.mark.xfail(strict=True, reason="datamodules/batches.py: under Lightning a Batches generator is "
+                              "never run to exhaustion, so its epoch stays 0 (every epoch repeats epoch 0's order "
+                              "and augmentation) while a resume at an epoch's end moves on to epoch 1")
+
+
+@pytest.mark.parametrize("signum, step", [(signal.SIGTERM, 11), pytest.param(signal.SIGINT, 14, marks=EPOCH_BUG),
+                                          (signal.SIGTERM, 15)])
+def test_signal_then_rerun_matches_uninterrupted(signum, step, uninterrupted, cifar_dir, tmp_path, monkeypatch, capsys):
+    run_dir, args = str(tmp_path / "run"), tiny(cifar_dir, str(tmp_path / "run"))
+    build = train.build_trainer
+
+    def with_signal(*a, **k):
+        trainer = build(*a, **k)
+        trainer.callbacks.append(SignalAt(step, signum))
+        return trainer
+
+    monkeypatch.setattr(train, "build_trainer", with_signal)
+    with pytest.raises(SystemExit) as stop:
+        train.main(args)
+    assert stop.value.code == 128 + signum
+    out = capsys.readouterr().out
+    assert f"{signal.Signals(signum).name} at step {step + 1}: saved" in out  # noted, acted on after the next step
+    assert not os.path.exists(os.path.join(run_dir, "results.json"))
+    assert latest_checkpoint(run_dir) == os.path.join(run_dir, "checkpoints", "last.ckpt")
+
+    monkeypatch.setattr(train, "build_trainer", build)
+    train.main(args)  # the same command again continues
+    assert f"resuming from {run_dir}" in capsys.readouterr().out
+    assert results(run_dir) == results(uninterrupted)
+    assert metrics(run_dir) == metrics(uninterrupted)  # every logged loss, accuracy and lr, step by step
+
+
+def test_resume_flag_takes_the_saved_config(uninterrupted, cifar_dir, tmp_path):
+    """--resume RUN_DIR needs no other flag; a flag typed now (a longer run) overrides the saved config."""
+    run_dir = str(tmp_path / "run")
+    train.main(tiny(cifar_dir, run_dir)[:-len(FLAGS)] + ["--max-steps", "8", "--eval-every", "4"])
+    train.main(["--resume", run_dir, "--max-steps", "12"])
+    with open(os.path.join(run_dir, "metrics.csv")) as f:
+        steps = [int(row["step"]) for row in csv.DictReader(f) if row.get("val/acc")]
+    # validation at 4 and 8 in the first run, 12 in the continued one (which repeats 8's: it resumes from
+    # the end-of-training checkpoint)
+    assert sorted(set(steps)) == [3, 7, 11]
+    assert results(run_dir)["steps"] == 12
+
+
+def test_resume_flag_errors_are_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        train.main(["--resume", str(tmp_path)])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "not a run folder" in err and len(err.strip().splitlines()) == 1
+    (tmp_path / "config.yaml").write_text("model: mlp\n")
+    with pytest.raises(SystemExit):
+        train.main(["--resume", str(tmp_path)])
+    assert "no checkpoint to continue from" in capsys.readouterr().err
+
+
+def test_latest_checkpoint_is_the_newest_of_last_and_hpc(tmp_path):
+    """A requeued SLURM job writes hpc_ckpt_N.ckpt, later steps write last.ckpt: the newest one wins."""
+    assert latest_checkpoint(str(tmp_path)) is None
+    (tmp_path / "checkpoints").mkdir()
+    last, hpc = tmp_path / "checkpoints" / "last.ckpt", tmp_path / "hpc_ckpt_1.ckpt"
+    for path, age in ((last, 20), (hpc, 10)):
+        path.write_bytes(b"")
+        os.utime(path, (time.time() - age, time.time() - age))
+    assert latest_checkpoint(str(tmp_path)) == str(hpc)
+    os.utime(last)
+    assert latest_checkpoint(str(tmp_path)) == str(last)
