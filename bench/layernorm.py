@@ -4,33 +4,29 @@
 
 Shapes are the MLP's: a batch of 200 at widths 256 and 1024. Each form is a module (torch's is
 nn.LayerNorm, which calls F.layer_norm), so each pays the same module-call cost. One timed call runs
-`calls` forward+backward passes (torch.autograd.grad, so nothing accumulates); the forms take turns
-within each repeat, so a change in machine load hits all of them alike. The ratio is F.layer_norm's
+`calls` forward+backward passes (torch.autograd.grad, so nothing accumulates); ours and torch's take
+turns (common.measure_pair), so a change in machine load hits both alike. The ratio is F.layer_norm's
 median over ours (> 1 = ours faster). Goal: the manual backward within 2x of torch (ratio >= 0.5).
 """
-import time
-
 import torch
 
-from bench.common import print_table, row, summary
+from bench.common import measure_pair, print_table, row
 from models.layernorm import LayerNormAutograd, LayerNormManualModule
 
 SHAPES = [(200, 256), (200, 1024)]  # (batch, features)
-CALLS, REPEATS = 200, 9             # forward+backward passes per timed call, timed calls per form
-QUICK_CALLS, QUICK_REPEATS = 20, 3
+CALLS, REPEATS = 20, 41            # forward+backward passes per timed call, timed calls per form
+QUICK_CALLS, QUICK_REPEATS = 5, 5 
 THREADS = 1  # at these sizes threads cost more than they save, and on a shared machine they thrash
 FORMS = {"manual": (LayerNormManualModule, 0.5),  # (class, goal); autograd has none, it is the course's form
          "autograd": (LayerNormAutograd, None)}
 
 
-def timed(module, x, grad_y, calls):
+def fwd_bwd(module, x, grad_y, calls):
     params = tuple(module.parameters())  # (gamma, beta) or (weight, bias)
 
     def run():
-        t = time.perf_counter()
         for _ in range(calls):
             torch.autograd.grad(module(x), (x, *params), grad_y)
-        return time.perf_counter() - t
     return run
 
 
@@ -44,17 +40,11 @@ def rows(quick=False):
         for batch, width in SHAPES:
             x = torch.randn(batch, width, requires_grad=True)
             grad_y = torch.randn(batch, width)
-            runs = {"torch": timed(torch.nn.LayerNorm(width), x, grad_y, calls)}
-            runs.update({name: timed(cls(width), x, grad_y, calls) for name, (cls, _) in FORMS.items()})
-            times = {name: [] for name in runs}
-            for fn in runs.values():
-                fn()  # warm-up
-            for _ in range(repeats):
-                for name, fn in runs.items():
-                    times[name].append(fn())
-            for name, (_, goal) in FORMS.items():
+            baseline = fwd_bwd(torch.nn.LayerNorm(width), x, grad_y, calls)
+            for name, (cls, goal) in FORMS.items():
+                ours, theirs = measure_pair(fwd_bwd(cls(width), x, grad_y, calls), baseline, repeats)
                 out.append(row(f"LayerNorm {name} fwd+bwd {batch}x{width} vs F.layer_norm", f"s / {calls} calls",
-                               summary(times[name]), summary(times["torch"]), higher_is_better=False, goal=goal))
+                               ours, theirs, higher_is_better=False, goal=goal))
     finally:
         torch.set_num_threads(threads)
     return out
