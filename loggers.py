@@ -1,5 +1,7 @@
 """Loggers for a run: Lightning's CSVLogger (metrics.csv, always) and Weights & Biases (--logger wandb).
 
+metrics.csv is appended to when the folder has one (a resumed run), where Lightning would delete it.
+
 W&B is offline-first and may never be the reason a run dies:
 - online only with credentials (WANDB_API_KEY or a `wandb login` netrc entry) and no WANDB_MODE saying
   otherwise; else offline into run_dir/wandb/, and the run ends with one line giving the `wandb sync`
@@ -8,6 +10,7 @@ W&B is offline-first and may never be the reason a run dies:
 - one W&B run per job: only global rank zero starts one (Lightning gives other ranks a dummy).
 - the run id lives in run_dir/wandb_id, so a resumed (requeued) job continues the same W&B run.
 """
+import csv
 import functools
 import netrc
 import os
@@ -18,6 +21,7 @@ from urllib.parse import urlparse
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.loggers import CSVLogger
+from pytorch_lightning.loggers.csv_logs import ExperimentWriter
 from pytorch_lightning.utilities import rank_zero_only
 from torchmetrics.classification import MulticlassConfusionMatrix
 
@@ -27,13 +31,29 @@ N_EXAMPLES = 32  # test images, with label and prediction, in the W&B examples t
 def build_loggers(cfg, run_dir):
     if cfg["logger"] == "none":
         return []
-    loggers = [CSVLogger(run_dir, name="", version="")]  # -> run_dir/metrics.csv
+    csv_logger = CSVLogger(run_dir, name="", version="")  # -> run_dir/metrics.csv
+    if rank_zero_only.rank == 0:  # other ranks log nothing
+        csv_logger._experiment = AppendingWriter(csv_logger.log_dir)
+    loggers = [csv_logger]
     if cfg["logger"] == "wandb":
         try:
             loggers.append(start_wandb(cfg, run_dir))
         except Exception as e:  # W&B must never be the reason a run dies
             warnings.warn(f"W&B logging is off ({type(e).__name__}: {e}); metrics.csv still gets everything")
     return loggers
+
+
+class AppendingWriter(ExperimentWriter):
+    """Lightning's CSV writer, except that it keeps an existing metrics.csv and appends to it.
+
+    A resumed run thus keeps its curves from before the restart; steps logged again after the
+    checkpoint appear twice, and report.py takes the later value.
+    """
+
+    def _check_log_dir_exists(self):
+        if os.path.isfile(self.metrics_file_path):
+            with open(self.metrics_file_path, newline="") as f:
+                self.metrics_keys = list(csv.DictReader(f).fieldnames or [])
 
 
 def logger_callbacks(loggers):
@@ -73,6 +93,7 @@ def start_wandb(cfg, run_dir):
         save_dir=run_dir, id=run_id(run_dir), config=cfg, mode=mode,
         settings=wandb.Settings(quiet=True),  # no history sparklines at exit; finish() prints the one line
     )
+    logger._wandb_init.pop("anonymous", None)  # Lightning passes None, which wandb 0.31 warns is ignored
     if rank_zero_only.rank == 0:  # start now, so a failure shows here and not mid-training
         try:
             _ = logger.experiment

@@ -99,10 +99,10 @@ def curve(members, metric, smooth):
         return None
     steps = sorted(set.intersection(*(set(s) for s, _ in series)))
     values = np.array([[dict(zip(*s))[t] for t in steps] for s in series])
-    if smooth and values.shape[1] > smooth:
-        kernel = np.ones(smooth) / smooth
-        values = np.array([np.convolve(v, kernel, mode="valid") for v in values])
-        steps = steps[smooth - 1:]
+    if smooth:  # trailing moving mean; the first points average what there is so far
+        sums = np.cumsum(values, axis=1)
+        sums[:, smooth:] = sums[:, smooth:] - sums[:, :-smooth]
+        values = sums / np.minimum(np.arange(1, values.shape[1] + 1), smooth)
     return np.array(steps), values.mean(0), values.std(0)
 
 

@@ -1,6 +1,7 @@
 """W&B logging: offline without credentials, real run files, a resumed run keeps its id, and W&B
 failing at start or mid-run never stops training."""
 import contextlib
+import csv
 import glob
 import json
 import os
@@ -126,3 +127,12 @@ def test_ddp_job_makes_one_wandb_run(cifar_dir, tmp_path):
     subprocess.run(cmd, env=env, check=True, capture_output=True, timeout=600)
     assert len(glob.glob(str(out / "wandb" / "offline-run-*"))) == 1
     assert os.path.exists(out / "results.json")
+
+
+def test_metrics_csv_of_a_resumed_run_keeps_the_rows_before_the_restart(cifar_dir, tmp_path):
+    args = flags(cifar_dir, str(tmp_path / "run")) + ["--logger", "csv"]
+    train.main(args)
+    train.main(args[:args.index("--max-steps") + 1] + ["8"] + args[args.index("--max-steps") + 2:])
+    with open(tmp_path / "run" / "metrics.csv") as f:
+        steps = {int(row["step"]) for row in csv.DictReader(f) if row.get("train/loss")}
+    assert steps == set(range(8))
