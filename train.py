@@ -250,6 +250,8 @@ def run(cfg, cls, model_kwargs):
 def main(argv=None):
     parser = build_parser()
     cfg, cls, model_kwargs = resolve_config(parser.parse_args(argv), parser)
+    from pytorch_lightning.utilities import rank_zero_only
+
     from datamodules import CIFAR10DataError
 
     warnings.filterwarnings("ignore", ".*does not have many workers.*")
@@ -258,7 +260,8 @@ def main(argv=None):
         results = run(cfg, cls, model_kwargs)
     except (CIFAR10DataError, UserError) as e:  # bad data or bad settings: one line, no traceback
         sys.exit(f"error: {e}")
-    print(f"test_acc {results['test_acc']:.4f}  test_loss {results['test_loss']:.4f}  run {results['run_dir']}")
+    if rank_zero_only.rank == 0:  # under DDP every rank gets here; one line per job
+        print(f"test_acc {results['test_acc']:.4f}  test_loss {results['test_loss']:.4f}  run {results['run_dir']}")
     return results
 
 

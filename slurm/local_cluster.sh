@@ -23,7 +23,7 @@ write_config() {
     mkdir -p "$DIR/state" "$DIR/spool"
     cat > "$DIR/slurm.conf" <<EOF
 ClusterName=local
-SlurmctldHost=$NODE
+SlurmctldHost=$NODE(127.0.0.1)
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
@@ -90,7 +90,11 @@ case ${1:-start} in
         for cmd in slurmctld slurmd munged sbatch; do
             command -v "$cmd" >/dev/null || { echo "no $cmd: apt-get install -y slurmd slurmctld munge" >&2; exit 1; }
         done
-        if scontrol ping 2>/dev/null | grep -q UP && sinfo -h >/dev/null 2>&1; then wait_for_node; exit 0; fi
+        if scontrol ping 2>/dev/null | grep -q UP && sinfo -h >/dev/null 2>&1; then
+            wait_for_node
+            echo "local SLURM was already running: export SLURM_CONF=$SLURM_CONF"
+            exit 0
+        fi
         stop
         write_config
         start_munge
