@@ -17,7 +17,6 @@ signal and acts at a step boundary, the same step on every rank:
 With the global RNG (dropout) in the checkpoint too, weights, optimizer, schedule, counters and data
 position all come back, and the resumed run repeats the uninterrupted one exactly.
 """
-import csv
 import glob
 import os
 import signal
@@ -25,7 +24,6 @@ import subprocess
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.loggers import CSVLogger
 
 
 def latest_checkpoint(run_dir):
@@ -46,20 +44,13 @@ class Resumable(pl.callbacks.Checkpoint):
     """What a run needs to stop on a signal and continue exactly (see the module docstring).
 
     A Checkpoint subclass so that Lightning runs its hooks after ModelCheckpoint's: the save after
-    validation then holds that validation's best-checkpoint bookkeeping. It also keeps metrics.csv
-    whole: Lightning's CSVLogger deletes the file when it starts in a non-empty folder, so the rows
-    logged before the checkpoint are read here (construct this before any logger writes) and handed back.
+    validation then holds that validation's best-checkpoint bookkeeping.
     """
 
     def __init__(self, run_dir):
         self.last_path = os.path.join(run_dir, "checkpoints", "last.ckpt")
         self.received = 0  # signal number noted since the last step; 0 = none
         self.stopping = 0  # the signal being acted on
-        self.rows = []  # metrics.csv as an interrupted run left it
-        path = os.path.join(run_dir, "metrics.csv")
-        if os.path.exists(path):
-            with open(path, newline="") as f:
-                self.rows = list(csv.DictReader(f))
 
     def state_dict(self):  # dropout draws from the global RNG; Lightning's checkpoint leaves it out
         cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
@@ -69,15 +60,6 @@ class Resumable(pl.callbacks.Checkpoint):
         torch.set_rng_state(state["torch_rng"])
         if state["cuda_rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng"])
-
-    def on_load_checkpoint(self, trainer, pl_module, checkpoint):
-        if not trainer.is_global_zero:
-            return
-        # Later rows come again. Once only: test(ckpt_path="best") loads a checkpoint too.
-        kept, self.rows = [row for row in self.rows if int(row["step"]) < checkpoint["global_step"]], []
-        for logger in trainer.loggers:
-            if isinstance(logger, CSVLogger):
-                logger.experiment.metrics[:0] = kept  # written out, before the new rows, at its next save
 
     def on_train_start(self, trainer, pl_module):
         # Lightning registered its handlers just before this hook and puts the old ones back at teardown.
