@@ -29,6 +29,7 @@ RUN_DEFAULTS = dict(
     output_dir=None, run_name=None, logger="wandb" if importlib.util.find_spec("wandb") else "csv",
     wandb_project="cifar10-lab", wandb_entity=None, group=None, tags=[], log_model=False,
 )
+RUN_NAME_ENV = "CIFAR10_LAB_RUN_NAME"  # rank 0's default run name, for the other ranks of a local DDP run
 DATA_KEYS = ("data_dir", "batch_size", "eval_batch_size", "val_size", "augment", "normalize", "seed")
 
 
@@ -163,7 +164,11 @@ def default_run_name(cfg):
     if job:  # stable across a requeue, so the job finds its own folder again
         task = os.environ.get("SLURM_ARRAY_TASK_ID")
         return f"{cfg['model']}-job{job}" + (f"_{task}" if task else "")
-    return f"{cfg['model']}-{cfg['preset'] + '-' if cfg['preset'] else ''}s{cfg['seed']}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if os.environ.get("LOCAL_RANK", "0") != "0" and RUN_NAME_ENV in os.environ:
+        return os.environ[RUN_NAME_ENV]  # a rank Lightning started (--devices > 1): rank 0's folder, not a new time
+    name = f"{cfg['model']}-{cfg['preset'] + '-' if cfg['preset'] else ''}s{cfg['seed']}-{time.strftime('%Y%m%d-%H%M%S')}"
+    os.environ[RUN_NAME_ENV] = name  # the ranks Lightning starts inherit it
+    return name
 
 
 def build_trainer(cfg, run_dir, loggers):
