@@ -1,5 +1,5 @@
-"""W&B logging: offline without credentials, real run files, a resumed run keeps its id, and W&B
-failing at start or mid-run never stops training."""
+"""W&B logging: offline without credentials, real run files (config, metrics, test report, checkpoint
+artifacts), a resumed run keeps its id, one run per DDP job, and W&B failing never stops training."""
 import contextlib
 import csv
 import glob
@@ -14,7 +14,7 @@ import wandb
 
 import loggers
 import train
-from tests.wandb_records import config_and_history
+from tests.wandb_records import config_and_history, read_records
 
 
 def isolate_wandb(mp, tmp):
@@ -43,7 +43,7 @@ def offline_runs(cifar_dir, tmp_path_factory):
         for steps in (5, 8):
             log = os.path.join(tmp, f"stdout-{steps}.txt")
             with open(log, "w") as f, contextlib.redirect_stdout(f):
-                train.main(flags(cifar_dir, out, steps))
+                train.main(flags(cifar_dir, out, steps) + ["--log-model"])
             printed.append(open(log).read())
     wandb.teardown()  # waits until the W&B service has flushed every run file
     return out, printed
@@ -62,6 +62,9 @@ def test_offline_run_prints_sync_command_and_files_hold_config_and_metrics(offli
         assert key in logged, key
     train_loss = [float(row["train/loss"]) for row in history if "train/loss" in row]
     assert len(train_loss) == 5  # one per step with --log-every 1
+    artifacts = [r.artifact for r in read_records(glob.glob(os.path.join(first, "run-*.wandb"))[0])
+                 if r.WhichOneof("record_type") == "artifact"]
+    assert any(a.type == "model" for a in artifacts)  # --log-model: the checkpoints
 
 
 def test_resumed_run_continues_the_same_wandb_run(offline_runs):
