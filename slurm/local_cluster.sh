@@ -18,7 +18,7 @@ NODE=$(hostname -s)
 
 write_config() {
     local cpus mem
-    cpus=$(nproc)
+    cpus=$(( $(nproc) < 2 ? 2 : $(nproc) ))  # 2 at least: the tests' DDP job has 2 ranks
     mem=$(awk '/MemTotal/ {print int($2 / 1024 * 0.9)}' /proc/meminfo)  # MB; a little under, or the node drains
     mkdir -p "$DIR/state" "$DIR/spool"
     cat > "$DIR/slurm.conf" <<EOF
@@ -39,6 +39,7 @@ SlurmdLogFile=$DIR/slurmd.log
 SlurmctldPort=6817
 SlurmdPort=6818
 # Containers and CI machines have no usable cgroups: track processes by parent id, bind nothing.
+# config_overrides: the node is what this file says, even with fewer cores than CPUs= here.
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 MpiDefault=none
@@ -49,6 +50,7 @@ SchedulerParameters=sched_interval=2
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 ReturnToService=2
+SlurmdParameters=config_overrides
 KillWait=10
 MinJobAge=300
 GresTypes=gpu
