@@ -2,6 +2,7 @@
 
     python train.py --model mlp --data-dir data            # the course's MLP, course defaults
     python train.py --model mlp --preset seed-best         # a named set of flags from presets.py
+    python train.py --resume runs/RUN                      # continue a run stopped by Ctrl-C, SIGTERM or SLURM
 
 A config is layered: general defaults < the model's course defaults (models/__init__.py) < the preset
 < the flags you type. The run folder gets config.yaml, metrics.csv, checkpoints/ and results.json.
