@@ -73,9 +73,10 @@ def taker(batches, n, cuda=False):
     return take
 
 
-def compare(what, ours, baseline, sizes):
+def compare(what, ours, baseline, sizes, cuda=False):
+    """ours, baseline: endless batch streams."""
     n_ours, n_base = sizes["ours_batches"], sizes["baseline_batches"]
-    t_ours, t_base = common.measure_pair(taker(*ours, n_ours), taker(*baseline, n_base),
+    t_ours, t_base = common.measure_pair(taker(ours, n_ours, cuda), taker(baseline, n_base, cuda),
                                           repeats=sizes["repeats"], warmup=sizes["warmup"])
     return common.row(what, "images/s", common.per_second(t_ours, n_ours * BATCH_SIZE),
                       common.per_second(t_base, n_base * BATCH_SIZE), higher_is_better=True, goal=GOAL)
@@ -95,16 +96,23 @@ def _rows(sizes, data_dir):
     out = []
     for augment in (True, False):
         what = f"data: train batches, {'crop+flip' if augment else 'no augmentation'} vs torchvision, {WORKERS} workers"
-        out.append(compare(what, (stream(our_loader(data_dir, augment, sizes["val_size"])),),
-                           (stream(torchvision_loader(data_dir, augment)),), sizes))
-    if torch.cuda.is_available():  # ours makes batches on the GPU; the baseline copies pinned CPU batches over
-        cpu = our_loader(data_dir, True, sizes["val_size"])
-        ours = Batches(cpu.x.cuda(), cpu.y.cuda(), cpu.indices, BATCH_SIZE, *NORMALIZE["standard"], train=True,
-                       augment=True)
-        base = torchvision_loader(data_dir, True, pin_memory=True)
-        out.append(compare(f"data: GPU-resident crop+flip batches vs torchvision pinned + copy, {WORKERS} workers",
-                           (stream(ours), True), (stream(base, "cuda"), True), sizes))
+        out.append(compare(what, stream(our_loader(data_dir, augment, sizes["val_size"])),
+                           stream(torchvision_loader(data_dir, augment)), sizes))
+    if torch.cuda.is_available():
+        out.append(device_row(sizes, data_dir, torch.device("cuda")))
     return out
+
+
+def device_row(sizes, data_dir, device):
+    """Ours makes crop+flip batches on `device` (as under a GPU Trainer); the baseline copies pinned CPU
+    batches there, as a training loop would."""
+    cpu = our_loader(data_dir, True, sizes["val_size"])
+    ours = Batches(cpu.x.to(device), cpu.y.to(device), cpu.indices, BATCH_SIZE, *NORMALIZE["standard"],
+                   train=True, augment=True)
+    cuda = device.type == "cuda"
+    base = torchvision_loader(data_dir, True, pin_memory=cuda)
+    what = f"data: {device.type.upper()}-resident crop+flip batches vs torchvision + copy, {WORKERS} workers"
+    return compare(what, stream(ours), stream(base, device), sizes, cuda)
 
 
 if __name__ == "__main__":

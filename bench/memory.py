@@ -17,7 +17,7 @@ import time
 from . import common
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SAMPLE_EVERY = 0.02  # seconds; reading smaps costs CPU the child would otherwise get
+SAMPLE_EVERY = 0.05  # seconds; reading smaps costs CPU the child would otherwise get
 FULL = dict(repeats=2, val_size=5000)
 QUICK = dict(repeats=1, val_size=50)
 

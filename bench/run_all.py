@@ -45,7 +45,8 @@ def collect(quick=False, data_dir="data", modules=None):
             failed = True
             continue
         rows += got
-        notes.append(f"bench.{name}: {len(got)} rows in {time.perf_counter() - start:.0f} s")
+        notes.append(f"bench.{name}: {len(got)} row{'' if len(got) == 1 else 's'} in "
+                     f"{time.perf_counter() - start:.0f} s")
     return rows, notes, failed
 
 

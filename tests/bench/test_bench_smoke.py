@@ -36,6 +36,15 @@ def test_module_gives_well_formed_rows(name, cifar_dir, capsys):
     assert sum(line.startswith("| ") for line in lines) == len(rows) + 1  # the header, then one line per row
 
 
+def test_device_resident_path_runs(cifar_dir):
+    """The GPU row's code, run on the CPU, so a machine without a GPU still checks it."""
+    import torch
+
+    from bench import data_pipeline
+
+    check_row(data_pipeline.device_row(data_pipeline.QUICK, cifar_dir, torch.device("cpu")))
+
+
 def test_run_all_skips_missing_and_reports_failures(monkeypatch, capsys):
     broken = types.ModuleType("bench.broken_for_test")
     broken.rows = lambda quick=False: 1 / 0
