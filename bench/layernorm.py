@@ -10,13 +10,13 @@ median over ours (> 1 = ours faster). Goal: the manual backward within 2x of tor
 """
 import torch
 
-from bench.common import measure_pair, print_table, row
+from bench.common import measure_pair, print_table, row, torch_threads
 from models.layernorm import LayerNormAutograd, LayerNormManualModule
 
 SHAPES = [(200, 256), (200, 1024)]  # (batch, features)
 CALLS, REPEATS = 20, 41            # forward+backward passes per timed call, timed calls per form
 QUICK_CALLS, QUICK_REPEATS = 5, 5 
-THREADS = 1  # at these sizes threads cost more than they save, and on a shared machine they thrash
+THREADS = 1  # see common.torch_threads; at these sizes threads would cost more than they save anyway
 FORMS = {"manual": (LayerNormManualModule, 0.5),  # (class, goal); autograd has none, it is the course's form
          "autograd": (LayerNormAutograd, None)}
 
@@ -32,11 +32,9 @@ def fwd_bwd(module, x, grad_y, calls):
 
 def rows(quick=False):
     calls, repeats = (QUICK_CALLS, QUICK_REPEATS) if quick else (CALLS, REPEATS)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(THREADS)
     torch.manual_seed(0)
     out = []
-    try:
+    with torch_threads(THREADS):
         for batch, width in SHAPES:
             x = torch.randn(batch, width, requires_grad=True)
             grad_y = torch.randn(batch, width)
@@ -45,10 +43,7 @@ def rows(quick=False):
                 ours, theirs = measure_pair(fwd_bwd(cls(width), x, grad_y, calls), baseline, repeats)
                 out.append(row(f"LayerNorm {name} fwd+bwd {batch}x{width} vs F.layer_norm", f"s / {calls} calls",
                                ours, theirs, higher_is_better=False, goal=goal))
-    finally:
-        torch.set_num_threads(threads)
     return out
-
 
 if __name__ == "__main__":
     print_table(rows(), f"LayerNorm forward+backward, CPU, {THREADS} thread")
