@@ -15,8 +15,8 @@ from models.layernorm import LayerNormAutograd, LayerNormManualModule
 
 SHAPES = [(200, 256), (200, 1024)]  # (batch, features)
 CALLS, REPEATS = 20, 41            # forward+backward passes per timed call, timed calls per form
-QUICK_CALLS, QUICK_REPEATS = 5, 5 
-THREADS = 1  # see common.torch_threads; at these sizes threads would cost more than they save anyway
+QUICK_CALLS, QUICK_REPEATS = 5, 5
+THREADS = 1                         # common.torch_threads says why
 FORMS = {"manual": (LayerNormManualModule, 0.5),  # (class, goal); autograd has none, it is the course's form
          "autograd": (LayerNormAutograd, None)}
 
