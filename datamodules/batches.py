@@ -18,7 +18,7 @@ class Batches:
         self.rank, self.world_size = rank, world_size
         self.mean = torch.tensor(mean, dtype=torch.float32, device=x.device).view(1, 3, 1, 1)
         self.std = torch.tensor(std, dtype=torch.float32, device=x.device).view(1, 3, 1, 1)
-        self.epoch, self.done, self._start = 0, 0, 0
+        self.epoch, self.done = 0, 0  # position: batches of this epoch handed out so far
 
     def _shard_size(self):
         n = len(self.indices)
@@ -39,9 +39,11 @@ class Batches:
         return idx[self.rank::self.world_size].to(self.x.device)  # this rank's shard, disjoint from the others
 
     def __iter__(self):
-        start, self._start = self._start, 0  # read lazily: Lightning may call iter() twice before consuming
+        # The body runs at the first next(), so an iterator Lightning makes and drops has no effect.
+        if self.done >= len(self):  # the last epoch was used up: Lightning stops after len(self) batches,
+            self.epoch, self.done = self.epoch + 1, 0  # so the loop below never runs past its end by itself
         idx = self._epoch_indices()
-        for b in range(start, len(self)):
+        for b in range(self.done, len(self)):
             i = idx[b * self.batch_size:(b + 1) * self.batch_size]
             xb = self.x[i]  # (B, 3, 32, 32) uint8
             if self.augment:
@@ -50,14 +52,9 @@ class Batches:
                 xb = random_flip(random_crop(xb, 4, g), g)
             self.done = b + 1
             yield (xb.float() - self.mean) / self.std, self.y[i]
-        if self.train:
-            self.epoch, self.done = self.epoch + 1, 0
 
     def state_dict(self):
         return {"epoch": self.epoch, "batch": self.done}
 
     def load_state_dict(self, state):
-        self.epoch, self._start = state["epoch"], state["batch"]
-        if self._start >= len(self):  # saved on an epoch's last batch: go on with the next epoch
-            self.epoch, self._start = self.epoch + 1, 0
-        self.done = self._start
+        self.epoch, self.done = state["epoch"], state["batch"]

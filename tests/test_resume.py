@@ -55,12 +55,7 @@ def tiny(cifar_dir, run_dir):
 
 
 # Stopping after step 12: mid-epoch; after 15: an epoch's last batch; after 16: a step with validation.
-EPOCH_BUG = pytest.mark.xfail(strict=True, reason="datamodules/batches.py: under Lightning a Batches generator is "
-                              "never run to exhaustion, so its epoch stays 0 (every epoch repeats epoch 0's order "
-                              "and augmentation) while a resume at an epoch's end moves on to epoch 1")
-
-
-@pytest.mark.parametrize("signum, step", [(signal.SIGTERM, 11), pytest.param(signal.SIGINT, 14, marks=EPOCH_BUG),
+@pytest.mark.parametrize("signum, step", [(signal.SIGTERM, 11), (signal.SIGINT, 14),
                                           (signal.SIGTERM, 15)])
 def test_signal_then_rerun_matches_uninterrupted(signum, step, uninterrupted, cifar_dir, tmp_path, monkeypatch, capsys):
     run_dir, args = str(tmp_path / "run"), tiny(cifar_dir, str(tmp_path / "run"))

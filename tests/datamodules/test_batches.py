@@ -35,6 +35,14 @@ def test_epochs_reshuffle_and_repeat_with_the_seed():
     assert torch.equal(first, labels(b)) and torch.equal(second, labels(b))
 
 
+def test_a_new_epoch_starts_when_len_batches_were_taken():
+    # Lightning knows len() and stops calling next() there; the generator never finishes by itself
+    run = make()
+    first = torch.cat([y for _, (_, y) in zip(range(len(run)), run)])
+    second = labels(run)
+    assert not torch.equal(first, second) and run.state_dict()["epoch"] == 1
+
+
 def test_restoring_mid_epoch_continues_with_the_same_batches():
     ref = make(augment=True)
     reference = [x for x, _ in ref] + [x for x, _ in ref]  # two epochs
