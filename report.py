@@ -107,37 +107,42 @@ def curve(members, metric, smooth):
 
 
 def plot(groups, kind, path):
-    """One panel per split (train, val), one colour per row; a test star at each row's last step."""
+    """Train and validation panels, one colour (and dash) per row, a test star at each row's last step.
+    Rows of very different lengths (1400 and 10000 steps) get a log step axis, so the short ones show."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8), sharey=True)
-    colours = plt.get_cmap("tab10" if len(groups) <= 10 else "tab20")
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5.2 + 0.22 * ((len(groups) + 1) // 2)), sharey=True)
+    colours, dashes = plt.get_cmap("tab10"), ("-", "--", ":")
     base = groups[0][0]
+    lengths = [members[0]["results"]["steps"] for _, members in groups]
     for i, (cfg, members) in enumerate(groups):
-        colour = colours(i % colours.N)
-        label = f"{i + 1}: {change(cfg, base)}" + (f" (n={len(members)})" if len(members) > 1 else "")
+        style = dict(color=colours(i % 10), ls=dashes[i // 10 % 3], lw=1.5)
+        label = f"{i + 1}: {change(cfg, base)}" + (f" (mean ± std of {len(members)})" if len(members) > 1 else "")
         for ax, split in zip(axes, ("train", "val")):
             got = curve(members, f"{split}/{kind}", SMOOTH if split == "train" else 0)
             if got is None:
                 continue
             steps, mean, std = got
-            ax.plot(steps, mean, color=colour, lw=1.4, label=label)
+            ax.plot(steps + 1, mean, label=label if split == "train" else None, **style)
             if len(members) > 1:
-                ax.fill_between(steps, mean - std, mean + std, color=colour, alpha=0.2, lw=0)
-        test = [m["results"][f"test_{kind}"] for m in members]
-        axes[1].plot(members[0]["results"]["steps"], np.mean(test), "*", color=colour, ms=11, mec="black", mew=0.5)
+                ax.fill_between(steps + 1, mean - std, mean + std, color=style["color"], alpha=0.2, lw=0)
+        test = np.mean([m["results"][f"test_{kind}"] for m in members])
+        axes[1].plot(lengths[i], test, "*", color=style["color"], ms=12, mec="black", mew=0.6)
     name = {"loss": "cross-entropy loss", "acc": "accuracy"}[kind]
-    axes[0].set_title(f"train {name} (moving mean of {SMOOTH} logged steps)")
-    axes[1].set_title(f"validation {name}; ★ = test at the end")
+    axes[0].set_title(f"train (moving mean of {SMOOTH} logged steps)")
+    axes[1].set_title("validation (★ = test, at the last step)")
     for ax in axes:
-        ax.set_xlabel("step")
-        ax.grid(alpha=0.3)
+        ax.set_xlabel("step" + (" (log scale)" if max(lengths) >= 4 * min(lengths) else ""))
+        if max(lengths) >= 4 * min(lengths):
+            ax.set_xscale("log")
+        ax.grid(alpha=0.3, which="both")
     axes[0].set_ylabel(name)
-    axes[1].legend(loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8, frameon=False)
-    fig.tight_layout()
+    fig.suptitle(name)
+    fig.legend(loc="lower center", ncol=2, fontsize=8.5, frameon=False)
+    fig.tight_layout(rect=(0, 0.03 + 0.03 * ((len(groups) + 1) // 2), 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
