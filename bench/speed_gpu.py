@@ -71,8 +71,11 @@ def airbench_run(root, epochs=None):
         return time.perf_counter() - start, acc
 
 
-def ours_run(data_dir, out, flags, max_steps=None):
-    """One `train.py --preset fast` run -> (seconds as airbench counts them, test accuracy)."""
+def ours_run(data_dir, tmp, flags, max_steps=None):
+    """One `train.py --preset fast` run -> (seconds as airbench counts them, test accuracy).
+
+    Each run gets a new folder: train.py continues a run folder that holds a checkpoint."""
+    out = tempfile.mkdtemp(dir=tmp)
     argv = ["--preset", "fast", "--data-dir", data_dir, "--output-dir", out, "--logger", "csv", *flags]
     if max_steps:
         argv += ["--max-steps", str(max_steps)]
@@ -93,8 +96,8 @@ def rows(quick=False, data_dir="data"):
         airbench_run(tmp, epochs=1)  # warm-up: CUDA context, cuDNN autotuning
         base = [airbench_run(tmp) for _ in range(sizes["runs"])]
         for flags in sizes["variants"]:
-            ours_run(data_dir, os.path.join(tmp, "warmup"), flags, max_steps=10)  # warm-up, and compile
-            ours = [ours_run(data_dir, os.path.join(tmp, f"run{i}"), flags) for i in range(sizes["runs"])]
+            ours_run(data_dir, tmp, flags, max_steps=10)  # warm-up, and compile
+            ours = [ours_run(data_dir, tmp, flags) for _ in range(sizes["runs"])]
             name = "--preset fast" + "".join(f" {f}" for f in flags)
             out.append(common.row(f"{name} vs airbench94: seconds to train + test", "s",
                                   common.summary([t for t, _ in ours]), common.summary([t for t, _ in base]),
