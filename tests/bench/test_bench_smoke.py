@@ -21,7 +21,10 @@ def check_row(r):
     assert r["met"] is None or r["met"] == (r["ratio"] >= float(r["goal"].split()[1].rstrip("x")))
 
 
-@pytest.mark.parametrize("name", run_all.MODULES)
+# memory starts two fresh Pythons (torch, Lightning, torchvision imports): slow on a busy machine;
+# test_memory_parts covers its code in-process by default.
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n == "memory" else n
+                                  for n in run_all.MODULES])
 def test_module_gives_well_formed_rows(name, cifar_dir, capsys):
     module = run_all.load(name)
     if module is None:
@@ -43,6 +46,18 @@ def test_device_resident_path_runs(cifar_dir):
     from bench import data_pipeline
 
     check_row(data_pipeline.device_row(data_pipeline.QUICK, cifar_dir, torch.device("cpu")))
+
+
+def test_memory_parts(cifar_dir):
+    import os
+
+    from bench import memory
+
+    assert os.getpid() in memory.tree(os.getpid())
+    assert 10 < memory.pss_mib(os.getpid()) < 100_000  # this process: torch is loaded, so tens of MiB at least
+    assert memory.pss_mib(2**22 + 1) == 0.0  # a pid that cannot exist: gone processes count 0
+    for side in ("ours", "torchvision"):
+        memory.epoch(side, cifar_dir, val_size=50)
 
 
 def test_run_all_skips_missing_and_reports_failures(monkeypatch, capsys):
