@@ -83,7 +83,8 @@ def build_parser():
     flag("--activation", choices=["elu", "tanh", "relu"])
     bool_flag("--batchnorm", "batch norm after each hidden linear layer")
     flag("--dropout", type=float, help="dropout after each hidden activation")
-    flag("--init", choices=["default", "kaiming", "course"], help="weight init; course = N(0, 1e-4)")
+    flag("--init", choices=["default", "kaiming", "course", "small-first"],
+         help="weight init: course = N(0, 1e-4) everywhere, small-first = only in the first layer (mlp default)")
     flag("--arch", choices=["course", "fast"], help="resnet: the course's net (default) or the fast recipe's")
     bool_flag("--channels-last", "resnet: NHWC memory layout, faster convolutions on GPUs")
     flag("--tta", type=int, choices=[0, 1, 2], help="resnet: test-time augmentation, 1 = mirror, 2 = mirror + shifts")
@@ -250,11 +251,15 @@ def run(cfg, cls, model_kwargs):
         print(f"resuming from {ckpt}", flush=True)
     trainer.fit(model, datamodule=data, ckpt_path=ckpt)
     train_seconds = time.perf_counter() - start
-    test = trainer.test(model, datamodule=data, verbose=False)[0]
+    # Test the checkpoint with the best val/acc (the final weights when there is no val split): choosing on
+    # val is fair, and a late overfit then cannot hide what the run reached. results.json says which.
+    tested = "best" if cfg["val_size"] > 0 and cfg["checkpoint"] != "end" else None
+    test = trainer.test(model, datamodule=data, ckpt_path=tested, verbose=False)[0]
     best = trainer.checkpoint_callback.best_model_score
     timer = next(c for c in trainer.callbacks if isinstance(c, pl.callbacks.Timer))
     results = dict(model=cfg["model"], preset=cfg["preset"], seed=cfg["seed"],
                    test_acc=test["test/acc"], test_loss=test["test/loss"],
+                   tested_checkpoint="best-val" if tested else "final",
                    best_val_acc=float(best) if best is not None else None, steps=trainer.global_step,
                    wall_seconds=round(time.perf_counter() - start, 2), train_seconds=round(train_seconds, 2),
                    # airbench's convention: data loading excluded, training and the final test included

@@ -9,8 +9,11 @@ from dataclasses import dataclass, field
 
 from .base import Classifier
 
+# The course's MLP settings. normalize=center (mean-subtracted pixel units, the course's preprocessing)
+# and a small first layer are what let plain SGD at lr 1e-3 reach the course's accuracy in 1400 steps;
+# see models/mlp.py INITS.
 MLP_DEFAULTS = dict(hidden=[100], activation="elu", optimizer="sgd", lr=1e-3, batch_size=200, max_steps=1400,
-                    eval_every=100, augment=False, normalize="center", init="course")
+                    eval_every=100, augment=False, normalize="center", init="small-first")
 
 
 @dataclass(frozen=True)
@@ -26,7 +29,8 @@ class ModelSpec:
 
 MODELS = {
     "numpy_mlp": ModelSpec("models.numpy_classifier:NumpyMLPClassifier",
-                           "NumPy MLP with hand-written backward passes (course: 0.48)", dict(MLP_DEFAULTS)),
+                           "NumPy MLP with hand-written backward passes (course: 0.48)",
+                           dict(MLP_DEFAULTS, init="course")),
     "mlp": ModelSpec("models.mlp:MLP", "PyTorch MLP: hidden sizes, batch norm, ELU/Tanh/ReLU (course: 0.48)",
                      dict(MLP_DEFAULTS, batchnorm=False)),
     "layernorm_mlp": ModelSpec("models.layernorm:LayerNormMLP", "MLP with the custom LayerNorm after each hidden layer",

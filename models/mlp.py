@@ -10,7 +10,12 @@ import torch.nn as nn
 from .base import Classifier
 
 ACTIVATIONS = {"elu": nn.ELU, "tanh": nn.Tanh, "relu": nn.ReLU}
-INITS = ("default", "kaiming", "course")
+# default: PyTorch's. kaiming: He normal, zero bias. course: N(0, 1e-4) weights and zero bias in every layer,
+# the course's NumPy init. small-first: N(0, 1e-4) in the first layer only, PyTorch's default after it. With
+# `normalize=center` the inputs are pixel-unit sized (std ~64), so a small first layer keeps its outputs
+# O(1), while the later layers see O(1) inputs and need PyTorch's scale: with `course` everywhere a
+# second hidden layer starts so small that plain SGD never leaves the start (0.10 for 64-128 here).
+INITS = ("default", "kaiming", "course", "small-first")
 
 
 class MLP(Classifier):
@@ -37,11 +42,12 @@ class MLP(Classifier):
         return nn.BatchNorm1d(width) if self.hparams.batchnorm else nn.Identity()
 
     def _init_weights(self, init):
-        for m in self.net:
-            if not isinstance(m, nn.Linear) or init == "default":
-                continue
+        linears = [m for m in self.net if isinstance(m, nn.Linear)]
+        if init in ("default", "small-first"):
+            linears = linears[:1] if init == "small-first" else []
+        for m in linears:
             if init == "kaiming":
                 nn.init.kaiming_normal_(m.weight)
-            else:  # the course's NumPy init: N(0, 1e-4) weights. Small enough to start near uniform output.
+            else:
                 nn.init.normal_(m.weight, 0.0, 1e-4)
             nn.init.zeros_(m.bias)

@@ -27,6 +27,13 @@ def test_course_init_is_small_normal_with_zero_bias():
     assert torch.count_nonzero(layer.bias) == 0
 
 
+def test_small_first_init_touches_the_first_layer_only():
+    torch.manual_seed(0)
+    first, second = [m for m in MLP(hidden=[500, 500], init="small-first").net if isinstance(m, nn.Linear)][:2]
+    assert first.weight.std().item() == pytest.approx(1e-4, rel=0.05) and torch.count_nonzero(first.bias) == 0
+    assert second.weight.std().item() == pytest.approx(1 / (3 * 500) ** 0.5, rel=0.05)  # PyTorch's default
+
+
 @pytest.mark.parametrize("kwargs, message", [
     (dict(activation="gelu"), "activation"), (dict(hidden=[10, 0]), "positive"), (dict(init="xavier"), "init"),
     (dict(optimizer="rmsprop"), "optimizer"),
