@@ -1,11 +1,12 @@
 """Lightning overhead: steps/s of what train.py runs against a plain PyTorch loop doing the same training.
 
 Ours is train.py's own path: its parser and config layering, `build_loggers`, `build_trainer` (with its
-checkpointing, validation, logging and callbacks) and `trainer.fit`, timed from building the trainer to
-the end of fit. The baseline is the loop a user would write: the same LightningModule used as a plain
+checkpointing, validation, logging and callbacks) and `trainer.fit`, timed from parsing the flags to the
+end of fit. The baseline is the loop a user would write: the same LightningModule used as a plain
 nn.Module, its own optimizer (configure_optimizers), the same batches from the same data module, the same
 precision; forward, cross-entropy, backward, step, nothing else. Data loading is done once, before both.
-Steps/s = steps / wall seconds, so fixed costs (starting the trainer) count as the user pays them.
+Steps/s = steps / seconds of the whole run, so fixed costs (starting the trainer) count as the user pays
+them; seconds of CPU on a CPU (see compare), of wall time on a GPU.
 
     python -m bench.lightning_overhead --data-dir /work/data [--quick] [--ablate]
 
@@ -15,7 +16,6 @@ import argparse
 import contextlib
 import io
 import logging
-import os
 import tempfile
 import time
 import warnings
