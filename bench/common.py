@@ -82,6 +82,7 @@ def machine():
     import numpy
     import pytorch_lightning
     import torch
+    import torchvision
 
     cpu = platform.processor() or platform.machine()
     try:
@@ -91,7 +92,8 @@ def machine():
         pass
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
     return (f"CPU {cpu} ({os.cpu_count()} cores), GPU {gpu}; python {platform.python_version()}, "
-            f"torch {torch.__version__}, lightning {pytorch_lightning.__version__}, numpy {numpy.__version__}")
+            f"torch {torch.__version__}, torchvision {torchvision.__version__}, lightning {pytorch_lightning.__version__}, "
+            f"numpy {numpy.__version__}")
 
 
 def num(v):
