@@ -58,9 +58,9 @@ def main(argv=None):
     start = time.perf_counter()
     rows, notes, failed = collect(args.quick, args.data_dir)
     common.print_table(rows)  # ends with the machine line
-    print(f"date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
+    print(f"\ndate: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
           f"command: python -m bench.run_all {' '.join(argv if argv is not None else sys.argv[1:])}; "
-          f"{time.perf_counter() - start:.0f} s in all")
+          f"{time.perf_counter() - start:.0f} s in all\n")  # blank lines: paragraphs when pasted as markdown
     for note in notes:
         print(f"- {note}")
     return 1 if failed else 0
