@@ -10,14 +10,11 @@ import torch.nn.functional as F
 def random_crop(x, padding, generator):
     """Zero-pad by `padding` and cut a random HxW window per image, like torchvision's RandomCrop(padding=p)."""
     b, _, h, w = x.shape
-    padded = F.pad(x, (padding,) * 4)  # (B, C, H+2p, W+2p), zeros like torchvision's default fill
     dy = torch.randint(0, 2 * padding + 1, (b,), generator=generator, device=generator.device).to(x.device)
     dx = torch.randint(0, 2 * padding + 1, (b,), generator=generator, device=generator.device).to(x.device)
-    rows = (dy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]  # (B, 1, H, 1)
-    cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, None, :]  # (B, 1, 1, W)
-    batch = torch.arange(b, device=x.device)[:, None, None, None]
-    chans = torch.arange(x.shape[1], device=x.device)[None, :, None, None]
-    return padded[batch, chans, rows, cols]  # one gather: (B, C, H, W)
+    # every window of the zero-padded batch (zeros like torchvision's default fill), as a view: no copy
+    windows = F.pad(x, (padding,) * 4).unfold(2, h, 1).unfold(3, w, 1)  # (B, C, 2p+1, 2p+1, H, W)
+    return windows[torch.arange(b, device=x.device), :, dy, dx]  # one gather: (B, C, H, W)
 
 
 def random_flip(x, generator):

@@ -64,6 +64,7 @@ class NumpyMLPClassifier(Classifier):
 
     def training_step(self, batch, batch_idx):
         x, y = batch
+        logs = self.logs_this_step()
         labels = y.cpu().numpy()
         probs = self.mlp.forward(to_numpy(x))  # (B, C)
         loss = self.ce.forward(probs, labels)
@@ -71,9 +72,10 @@ class NumpyMLPClassifier(Classifier):
         self.optimizers().step()
         if (sched := self.lr_schedulers()) is not None:
             sched.step()
-        self.train_acc(torch.from_numpy(probs).to(y.device), y)
-        self.log("train/loss", float(loss), prog_bar=True)
-        self.log("train/acc", self.train_acc)
+        if logs:
+            self.train_acc(torch.from_numpy(probs).to(y.device), y)
+            self.log("train/loss", float(loss), prog_bar=True)
+            self.log("train/acc", self.train_acc)
 
     def configure_optimizers(self):
         hp = self.hparams
