@@ -133,7 +133,7 @@ def plot(groups, kind, path):
         axes[1].plot(lengths[i], test, "*", color=style["color"], ms=12, mec="black", mew=0.6)
     name = {"loss": "cross-entropy loss", "acc": "accuracy"}[kind]
     axes[0].set_title(f"train (moving mean of {SMOOTH} logged steps)")
-    axes[1].set_title("validation (★ = test, at the last step)")
+    axes[1].set_title("validation (★ = the run's test result, drawn at its last step)")
     for ax in axes:
         ax.set_xlabel("step" + (" (log scale)" if max(lengths) >= 4 * min(lengths) else ""))
         if max(lengths) >= 4 * min(lengths):
