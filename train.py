@@ -24,14 +24,15 @@ from presets import PRESETS
 # Defaults of everything that is not a model hyperparameter; a model's course defaults override them.
 RUN_DEFAULTS = dict(
     model="mlp", preset=None, seed=42,
-    data_dir="data", batch_size=128, eval_batch_size=1000, val_size=5000, augment=False, normalize="standard",
+    data_dir="data", batch_size=128, eval_batch_size=1000, val_size=5000, augment=False, crop_padding=4,
+    normalize="standard",
     max_steps=1000, eval_every=100, log_every=10,
     accelerator="auto", devices=1, num_nodes=1, precision="32-true", compile=False, checkpoint="auto",
     output_dir=None, run_name=None, logger="wandb" if importlib.util.find_spec("wandb") else "csv",
     wandb_project="cifar10-lab", wandb_entity=None, group=None, tags=[], log_model=False,
 )
 RUN_NAME_ENV = "CIFAR10_LAB_RUN_NAME"  # rank 0's default run name, for the other ranks of a local DDP run
-DATA_KEYS = ("data_dir", "batch_size", "eval_batch_size", "val_size", "augment", "normalize", "seed")
+DATA_KEYS = ("data_dir", "batch_size", "eval_batch_size", "val_size", "augment", "crop_padding", "normalize", "seed")
 
 
 class UserError(Exception):
@@ -104,7 +105,8 @@ def build_parser():
     flag("--batch-size", type=positive(int), help="training batch size per device")
     flag("--eval-batch-size", type=positive(int))
     flag("--val-size", type=int, help="images held out of train for validation; 0 = none (default 5000)")
-    bool_flag("--augment", "random crop (padding 4) and horizontal flip")
+    bool_flag("--augment", "random crop (zero padding --crop-padding) and horizontal flip")
+    flag("--crop-padding", type=int, help="--augment's crop padding in pixels (default 4); 0 = flip only")
     flag("--normalize", choices=["standard", "center"], help="standard = per-channel z-score, center = mean only")
     # run
     flag("--max-steps", type=positive(int), help="optimizer steps")

@@ -10,11 +10,12 @@ from .augment import random_crop, random_flip
 
 
 class Batches:
-    def __init__(self, x, y, indices, batch_size, mean, std, *, train=False, augment=False, seed=0,
+    def __init__(self, x, y, indices, batch_size, mean, std, *, train=False, augment=False, crop_padding=4, seed=0,
                  rank=0, world_size=1):
         self.x, self.y = x, y  # x: uint8 (N, 3, 32, 32), y: int64 (N,), on the device batches are made on
         self.indices = indices  # int64 (n,) on the CPU: which rows of x belong to this split
         self.batch_size, self.train, self.augment, self.seed = batch_size, train, augment, seed
+        self.crop_padding = crop_padding  # 0: flip only
         self.rank, self.world_size = rank, world_size
         self.mean = torch.tensor(mean, dtype=torch.float32, device=x.device).view(1, 3, 1, 1)
         self.std = torch.tensor(std, dtype=torch.float32, device=x.device).view(1, 3, 1, 1)
@@ -49,7 +50,9 @@ class Batches:
             if self.augment:
                 g = torch.Generator(self.x.device)
                 g.manual_seed(hash((self.seed, self.epoch, b, self.rank)) & (2**63 - 1))
-                xb = random_flip(random_crop(xb, 4, g), g)
+                if self.crop_padding:
+                    xb = random_crop(xb, self.crop_padding, g)
+                xb = random_flip(xb, g)
             self.done = b + 1
             yield (xb.float() - self.mean) / self.std, self.y[i]
 

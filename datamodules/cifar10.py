@@ -38,7 +38,7 @@ class CIFAR10DataModule(pl.LightningDataModule):
     dims = (3, 32, 32)
 
     def __init__(self, data_dir="data", batch_size=128, eval_batch_size=1000, val_size=5000, augment=False,
-                 normalize="standard", seed=42, download=True):
+                 crop_padding=4, normalize="standard", seed=42, download=True):
         super().__init__()
         if normalize not in NORMALIZE:
             raise ValueError(f"normalize must be one of {sorted(NORMALIZE)}, got {normalize!r}")
@@ -78,7 +78,7 @@ class CIFAR10DataModule(pl.LightningDataModule):
                 self.x, self.y = self.x.to(device), self.y.to(device)
         mean, std = NORMALIZE[self.hparams.normalize]
         return Batches(self.x, self.y, self.splits[split], batch_size, mean, std, train=train,
-                       augment=train and self.hparams.augment, seed=self.hparams.seed, rank=rank, world_size=world)
+                       augment=train and self.hparams.augment, crop_padding=self.hparams.crop_padding, seed=self.hparams.seed, rank=rank, world_size=world)
 
     def train_dataloader(self):
         return self._batches("train", self.hparams.batch_size, train=True)

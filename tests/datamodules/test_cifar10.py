@@ -51,6 +51,16 @@ def test_augmentation_changes_train_batches_only(cifar_dir):
     assert torch.equal(next(iter(plain.test_dataloader()))[0], next(iter(aug.test_dataloader()))[0])
 
 
+def test_crop_padding_zero_only_flips(cifar_dir):
+    dm = setup(cifar_dir, augment=True, crop_padding=0, normalize="center")
+    batches = dm.train_dataloader()
+    x, y = next(iter(batches))
+    source = dm.x[batches._epoch_indices()[:32]].float() - torch.tensor(MEAN).view(1, 3, 1, 1) * 255
+    same = (x == source).flatten(1).all(1)
+    mirrored = (x == source.flip(3)).flatten(1).all(1)
+    assert (same | mirrored).all() and mirrored.any() and same.any()
+
+
 def test_a_subset_is_used_with_a_warning(cifar_dir):
     with pytest.warns(UserWarning, match="300 train images, not 50000"):
         setup(cifar_dir)
