@@ -45,21 +45,10 @@ def write_airbench_tensors(data_dir, root):
                     "classes": [str(i) for i in range(10)]}, os.path.join(root, "cifar10", name))
 
 
-@contextlib.contextmanager
-def cwd(path):
-    """airbench.train94 opens its test set at the relative path 'cifar10'."""
-    old = os.getcwd()
-    os.chdir(path)
-    try:
-        yield
-    finally:
-        os.chdir(old)
-
-
 def airbench_run(root, epochs=None):
     """One airbench94 run -> (seconds, TTA test accuracy); epochs=None is its full 9.9-epoch recipe."""
     import airbench
-    with cwd(root):
+    with contextlib.chdir(root):  # airbench.train94 opens its test set at the relative path "cifar10"
         loader = airbench.CifarLoader("cifar10", train=True, batch_size=1024, aug=dict(flip=True, translate=2),
                                       altflip=True)
         test = airbench.CifarLoader("cifar10", train=False, batch_size=2000)

@@ -18,8 +18,8 @@ def check_shape(x, n_neurons):
         raise ValueError(f"LayerNorm expects input of shape (batch, {n_neurons}), got {tuple(x.shape)}")
 
 
-class LayerNormAutograd(nn.Module):
-    """Plain tensor ops; autograd derives the backward pass."""
+class _LayerNorm(nn.Module):
+    """What both module forms share: gamma (M,) = 1, beta (M,) = 0, eps, and the input shape check."""
 
     def __init__(self, n_neurons, eps=1e-5):
         super().__init__()
@@ -27,14 +27,18 @@ class LayerNormAutograd(nn.Module):
         self.gamma = nn.Parameter(torch.ones(n_neurons))
         self.beta = nn.Parameter(torch.zeros(n_neurons))
 
+    def extra_repr(self):
+        return f"{self.n_neurons}, eps={self.eps}"
+
+
+class LayerNormAutograd(_LayerNorm):
+    """Plain tensor ops; autograd derives the backward pass."""
+
     def forward(self, x):
         check_shape(x, self.n_neurons)
         mean = x.mean(1, keepdim=True)                                    # (B, 1)
         var = ((x - mean) ** 2).mean(1, keepdim=True)                     # (B, 1), biased
         return self.gamma * (x - mean) / torch.sqrt(var + self.eps) + self.beta
-
-    def extra_repr(self):
-        return f"{self.n_neurons}, eps={self.eps}"
 
 
 class LayerNormManualFunction(torch.autograd.Function):
@@ -78,21 +82,12 @@ class LayerNormManualFunction(torch.autograd.Function):
         return grad_x, grad_gamma, grad_beta, None                               # None: eps is no tensor
 
 
-class LayerNormManualModule(nn.Module):
+class LayerNormManualModule(_LayerNorm):
     """gamma and beta as parameters around LayerNormManualFunction."""
-
-    def __init__(self, n_neurons, eps=1e-5):
-        super().__init__()
-        self.n_neurons, self.eps = n_neurons, eps
-        self.gamma = nn.Parameter(torch.ones(n_neurons))
-        self.beta = nn.Parameter(torch.zeros(n_neurons))
 
     def forward(self, x):
         check_shape(x, self.n_neurons)
         return LayerNormManualFunction.apply(x, self.gamma, self.beta, self.eps)
-
-    def extra_repr(self):
-        return f"{self.n_neurons}, eps={self.eps}"
 
 
 NORMS = {"manual": LayerNormManualModule, "autograd": LayerNormAutograd, "torch": nn.LayerNorm}
