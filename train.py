@@ -243,7 +243,7 @@ def run(cfg, cls, model_kwargs):
         trainer = build_trainer(cfg, run_dir, build_loggers(cfg, run_dir))
     except (ValueError, MisconfigurationException) as e:
         raise UserError(str(e).splitlines()[0]) from None
-    params = sum(p.numel() for p in model.parameters())
+    params = model.num_params()
     for logger in trainer.loggers:
         logger.log_hyperparams({"params": params})
     if cfg["compile"]:

@@ -34,6 +34,9 @@ class Classifier(pl.LightningModule):
     def forward(self, x):
         return self.net(x)
 
+    def num_params(self):
+        return sum(p.numel() for p in self.parameters())
+
     def training_step(self, batch, batch_idx):
         x, y = batch
         logits = self(x)

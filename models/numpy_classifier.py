@@ -77,6 +77,9 @@ class NumpyMLPClassifier(Classifier):
             self.log("train/loss", float(loss), prog_bar=True)
             self.log("train/acc", self.train_acc)
 
+    def num_params(self):  # the NumPy arrays are no torch parameters
+        return sum(m.params[k].size for m in self.mlp.modules for k in m.params)
+
     def configure_optimizers(self):
         hp = self.hparams
         opt = NumpySGD(self.mlp, hp.lr)

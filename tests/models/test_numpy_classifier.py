@@ -65,6 +65,7 @@ def test_train_cli_end_to_end_and_resume(tiny_args, tmp_path):
     with open(run / "results.json") as f:
         saved = json.load(f)
     assert saved["model"] == "numpy_mlp" and saved["steps"] == 5 and 0 <= saved["test_acc"] <= 1
+    assert saved["params"] == 3072 * 100 + 100 + 100 * 10 + 10  # the NumPy arrays, counted
     assert saved["test_acc"] == pytest.approx(results["test_acc"])
     with open(run / "config.yaml") as f:
         cfg = yaml.safe_load(f)
