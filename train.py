@@ -232,13 +232,18 @@ def run(cfg, cls, model_kwargs):
 
     start = time.perf_counter()
     pl.seed_everything(cfg["seed"], workers=True, verbose=False)
+    try:  # a setting these reject is the user's input: say so in one line
+        data = CIFAR10DataModule(**{k: cfg[k] for k in DATA_KEYS})
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    if rank_zero_only.rank == 0:  # find or fetch the data before anything else starts; Lightning's own
+        data.prepare_data()       # prepare_data call (local rank 0 of each node) then finds it there
     run_dir = cfg["output_dir"]
     os.makedirs(run_dir, exist_ok=True)
     if rank_zero_only.rank == 0:  # under DDP every rank runs this; one writes
         with open(os.path.join(run_dir, "config.yaml"), "w") as f:
             yaml.safe_dump(cfg, f, sort_keys=False)
-    try:  # a setting these reject is the user's input: say so in one line
-        data = CIFAR10DataModule(**{k: cfg[k] for k in DATA_KEYS})
+    try:
         model = cls(**model_kwargs)
         trainer = build_trainer(cfg, run_dir, build_loggers(cfg, run_dir))
     except (ValueError, MisconfigurationException) as e:

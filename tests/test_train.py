@@ -83,6 +83,6 @@ def test_empty_data_dir_without_network_is_one_line(tmp_path):
     proc = run_cli(["--data-dir", str(tmp_path / "nothing"), "--output-dir", str(tmp_path / "run")],
                    https_proxy="http://127.0.0.1:9", http_proxy="http://127.0.0.1:9")
     lines = proc.stderr.strip().splitlines()
-    assert proc.returncode != 0 and "Traceback" not in proc.stderr
-    assert lines[-1].startswith("error: no CIFAR-10 in") and str(tmp_path / "nothing") in lines[-1]
-    assert "cifar-10-batches-py" in lines[-1]
+    assert proc.returncode == 1 and len(lines) == 1 and proc.stdout == ""  # nothing started: no W&B, no folder
+    assert lines[0].startswith("error: no CIFAR-10 in") and str(tmp_path / "nothing") in lines[0]
+    assert "cifar-10-batches-py" in lines[0] and not (tmp_path / "run").exists()
