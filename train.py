@@ -44,14 +44,15 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def positive(kind):
+def positive(kind, zero_ok=False):
+    """An argparse type: a number > 0 (>= 0 with zero_ok)."""
     def parse(text):
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {text!r}") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+        if value < 0 or value == 0 and not zero_ok:
+            raise argparse.ArgumentTypeError(f"must be {'>=' if zero_ok else '>'} 0, got {text}")
         return value
     return parse
 
@@ -98,15 +99,15 @@ def build_parser():
     bool_flag("--nesterov", "Nesterov momentum (sgd)")
     flag("--weight-decay", type=float)
     flag("--schedule", choices=["constant", "cosine", "linear"], help="lr schedule after warm-up")
-    flag("--warmup-steps", type=int)
+    flag("--warmup-steps", type=positive(int, zero_ok=True))
     flag("--label-smoothing", type=float)
     # data
     flag("--data-dir", help="folder holding cifar-10-batches-py/ or cifar-10-python.tar.gz (default: data)")
     flag("--batch-size", type=positive(int), help="training batch size per device")
     flag("--eval-batch-size", type=positive(int))
-    flag("--val-size", type=int, help="images held out of train for validation; 0 = none (default 5000)")
+    flag("--val-size", type=positive(int, zero_ok=True), help="images held out of train for validation; 0 = none (default 5000)")
     bool_flag("--augment", "random crop (zero padding --crop-padding) and horizontal flip")
-    flag("--crop-padding", type=int, help="--augment's crop padding in pixels (default 4); 0 = flip only")
+    flag("--crop-padding", type=positive(int, zero_ok=True), help="--augment's crop padding in pixels (default 4); 0 = flip only")
     flag("--normalize", choices=["standard", "center"], help="standard = per-channel z-score, center = mean only")
     # run
     flag("--max-steps", type=positive(int), help="optimizer steps")

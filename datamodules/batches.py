@@ -10,8 +10,8 @@ from .augment import random_crop, random_flip
 
 
 class Batches:
-    def __init__(self, x, y, indices, batch_size, mean, std, *, train=False, augment=False, crop_padding=4, seed=0,
-                 rank=0, world_size=1):
+    def __init__(self, x, y, indices, batch_size, mean, std, *, train=False, augment=False, crop_padding=4,
+                 seed=0, rank=0, world_size=1):
         self.x, self.y = x, y  # x: uint8 (N, 3, 32, 32), y: int64 (N,), on the device batches are made on
         self.indices = indices  # int64 (n,) on the CPU: which rows of x belong to this split
         self.batch_size, self.train, self.augment, self.seed = batch_size, train, augment, seed

@@ -42,6 +42,8 @@ class CIFAR10DataModule(pl.LightningDataModule):
         super().__init__()
         if normalize not in NORMALIZE:
             raise ValueError(f"normalize must be one of {sorted(NORMALIZE)}, got {normalize!r}")
+        if crop_padding < 0:
+            raise ValueError(f"crop_padding must be >= 0, got {crop_padding}")
         self.save_hyperparameters()
         self.x = self.y = None  # uint8 (60000, 3, 32, 32) and int64 (60000,): train batches, then test
         self.splits = {}  # name -> int64 indices into x
@@ -78,7 +80,8 @@ class CIFAR10DataModule(pl.LightningDataModule):
                 self.x, self.y = self.x.to(device), self.y.to(device)
         mean, std = NORMALIZE[self.hparams.normalize]
         return Batches(self.x, self.y, self.splits[split], batch_size, mean, std, train=train,
-                       augment=train and self.hparams.augment, crop_padding=self.hparams.crop_padding, seed=self.hparams.seed, rank=rank, world_size=world)
+                       augment=train and self.hparams.augment, crop_padding=self.hparams.crop_padding,
+                       seed=self.hparams.seed, rank=rank, world_size=world)
 
     def train_dataloader(self):
         return self._batches("train", self.hparams.batch_size, train=True)

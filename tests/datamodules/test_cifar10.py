@@ -69,5 +69,7 @@ def test_a_subset_is_used_with_a_warning(cifar_dir):
 def test_bad_options_are_refused(cifar_dir):
     with pytest.raises(ValueError, match="normalize"):
         CIFAR10DataModule(cifar_dir, normalize="minmax")
+    with pytest.raises(ValueError, match="crop_padding must be >= 0"):
+        CIFAR10DataModule(cifar_dir, crop_padding=-1)
     with pytest.raises(CIFAR10DataError, match="val_size"):
         CIFAR10DataModule(cifar_dir, val_size=300).setup()
