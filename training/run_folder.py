@@ -1,0 +1,162 @@
+"""A run folder: the one place that names its files, reads and writes them, and finds its checkpoints.
+
+    runs/X/
+      config.yaml     the resolved config; a valid `--config` (train.py --config runs/X/config.yaml)
+      metrics.csv     every logged metric, one row per step
+      results.json    status (completed, diverged, interrupted), test_acc, ... : strict JSON
+      checkpoints/    last.ckpt, and best-stepN.ckpt (the best val/acc so far)
+      run.lock        held by the run writing here (see training/lock.py)
+      eval/           what evaluate.py writes
+      wandb/, wandb_id    the W&B run files and the run's W&B id, when W&B is on
+
+Paths inside a folder are always taken relative to the folder itself, so a moved or copied folder
+finds its own checkpoints, never the original's. This module imports no torch: reading a config or a
+results file stays fast.
+"""
+import glob
+import json
+import math
+import os
+
+import yaml
+
+CONFIG = "config.yaml"
+METRICS = "metrics.csv"
+RESULTS = "results.json"
+CHECKPOINTS = "checkpoints"
+LAST = "last.ckpt"
+BEST = "best-step{step}"  # ModelCheckpoint's filename pattern for the best-val checkpoint (.ckpt added)
+HPC = "hpc_ckpt_*.ckpt"   # what Lightning's SLURM requeue handler saves, in the folder itself
+LOCK = "run.lock"
+EVAL = "eval"
+WANDB_DIR = "wandb"
+WANDB_ID = "wandb_id"
+
+STATUSES = ("completed", "diverged", "interrupted")
+
+
+class RunFolderError(Exception):
+    """A folder that is not a usable run folder; the message is one line naming the folder and the problem."""
+
+
+class RunFolder:
+    def __init__(self, path):
+        self.path = path
+
+    def __repr__(self):
+        return f"RunFolder({self.path!r})"
+
+    def file(self, *names):
+        return os.path.join(self.path, *names)
+
+    @property
+    def config_path(self):
+        return self.file(CONFIG)
+
+    @property
+    def metrics_path(self):
+        return self.file(METRICS)
+
+    @property
+    def results_path(self):
+        return self.file(RESULTS)
+
+    @property
+    def checkpoint_dir(self):
+        return self.file(CHECKPOINTS)
+
+    @property
+    def last_path(self):
+        return self.file(CHECKPOINTS, LAST)
+
+    @property
+    def lock_path(self):
+        return self.file(LOCK)
+
+    @property
+    def eval_dir(self):
+        return self.file(EVAL)
+
+    def has_config(self):
+        return os.path.isfile(self.config_path)
+
+    # config.yaml
+
+    def read_config(self):
+        """The saved config as a dict; RunFolderError when missing, not YAML, or not a mapping."""
+        if not self.has_config():
+            raise RunFolderError(f"{self.path}: no {CONFIG} there, so not a run folder")
+        try:
+            with open(self.config_path) as f:
+                config = yaml.safe_load(f)
+        except (OSError, yaml.YAMLError) as e:
+            raise RunFolderError(f"{self.config_path}: not valid YAML ({str(e).splitlines()[0]})") from None
+        if not isinstance(config, dict):
+            raise RunFolderError(f"{self.config_path}: expected a mapping of settings, found {type(config).__name__}")
+        return config
+
+    def write_config(self, config):
+        _write_atomic(self.config_path, yaml.safe_dump(config, sort_keys=False))
+
+    # results.json
+
+    def read_results(self):
+        """results.json as a dict, or None when the run has not written one."""
+        if not os.path.isfile(self.results_path):
+            return None
+        try:
+            with open(self.results_path) as f:
+                return json.load(f)
+        except (OSError, ValueError) as e:
+            raise RunFolderError(f"{self.results_path}: not valid JSON ({e})") from None
+
+    def write_results(self, results):
+        _write_atomic(self.results_path, strict_json(results) + "\n")
+
+    # checkpoints
+
+    def best_checkpoint(self):
+        """The best-val checkpoint (the newest, should there be several), or None."""
+        paths = glob.glob(self.file(CHECKPOINTS, BEST.format(step="*") + ".ckpt"))
+        return max(paths, key=os.path.getmtime, default=None)
+
+    def resume_candidates(self):
+        """Checkpoints a run could continue from, newest first: checkpoints/last.ckpt and hpc_ckpt_*.ckpt."""
+        paths = glob.glob(self.file(HPC)) + glob.glob(self.last_path)
+        return sorted(paths, key=os.path.getmtime, reverse=True)
+
+    def checkpoint(self, which="best"):
+        """The checkpoint file for `which`: best (the one results.json's test_acc was measured on: the
+        best-val checkpoint, else the final weights), last, or a path. RunFolderError if there is none."""
+        if which == "best":
+            found = self.best_checkpoint() or (self.last_path if os.path.isfile(self.last_path) else None)
+        elif which == "last":
+            found = self.last_path if os.path.isfile(self.last_path) else None
+        else:
+            found = which if os.path.isfile(which) else None
+            if found is None:
+                raise RunFolderError(f"checkpoint {which}: no such file")
+        if found is None:
+            raise RunFolderError(f"{self.path}: no {which} checkpoint in {CHECKPOINTS}/")
+        return found
+
+
+def strict_json(obj):
+    """JSON that strict parsers accept: a NaN or infinity becomes null (callers say why beside it)."""
+    def clean(v):
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(x) for x in v]
+        return v
+    return json.dumps(clean(obj), indent=2, allow_nan=False)
+
+
+def _write_atomic(path, text):
+    """Write via a temporary file and a rename: a crash mid-write never leaves half a file."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
