@@ -1,13 +1,11 @@
 """The registry: model name -> class, a one-line description, and the course's defaults for it.
 
 The defaults are the course's settings for each model; train.py layers them under a preset and the
-explicit flags. Classes are imported lazily, so `--help` stays fast.
+explicit flags. Classes are imported lazily: `import models.numpy_mlp` loads no torch.
 """
 import importlib
 import inspect
 from dataclasses import dataclass, field
-
-from .base import Classifier
 
 # The course's MLP settings. normalize=center (mean-subtracted pixel units, the course's preprocessing)
 # and a small first layer are what let plain SGD at lr 1e-3 reach the course's accuracy in 1400 steps;
@@ -35,9 +33,11 @@ MODELS = {
                      dict(MLP_DEFAULTS, batchnorm=False)),
     "layernorm_mlp": ModelSpec("models.layernorm:LayerNormMLP", "MLP with the custom LayerNorm after each hidden layer",
                                dict(MLP_DEFAULTS, norm_impl="manual")),
-    "resnet": ModelSpec("models.resnet:ResNet", "the course's pre-activation ConvNet (course: 0.79); --preset fast: the speed recipe",
+    "resnet": ModelSpec("models.resnet:ResNet", "the course's pre-activation ConvNet (course: 0.79)",
                         dict(optimizer="adam", lr=1e-4, batch_size=32, max_steps=5000, eval_every=500,
                              augment=False, normalize="standard")),
+    "fast_resnet": ModelSpec("models.fast_resnet:FastResNet",
+                             "airbench94-style net with its own optimizer, schedule and lookahead: --preset fast"),
 }
 
 
@@ -47,6 +47,8 @@ def init_params(cls):
     A class lists in `fixed_params` the parent keywords it sets itself (LayerNormMLP: batchnorm); they
     are left out, so a preset's value is dropped for it and an explicit flag is an error.
     """
+    from .base import Classifier
+
     params = {}
     for klass in reversed(cls.__mro__):
         if klass is not cls and not (issubclass(klass, Classifier) and "__init__" in vars(klass)):

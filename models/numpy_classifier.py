@@ -76,6 +76,7 @@ class NumpyMLPClassifier(Classifier):
             self.train_acc(torch.from_numpy(probs).to(y.device), y)
             self.log("train/loss", float(loss), prog_bar=True)
             self.log("train/acc", self.train_acc)
+        return torch.tensor(float(loss))  # read by the divergence check; manual optimisation uses it for nothing else
 
     def num_params(self):  # the NumPy arrays are no torch parameters
         return sum(m.params[k].size for m in self.mlp.modules for k in m.params)

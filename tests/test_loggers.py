@@ -12,7 +12,7 @@ import types
 import pytest
 import wandb
 
-import loggers
+from training import loggers
 import train
 from tests.wandb_records import config_and_history, read_records
 

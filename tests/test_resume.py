@@ -6,12 +6,14 @@ import json
 import os
 import signal
 import time
+import zipfile
 
 import pytest
 import pytorch_lightning as pl
 
 import train
-from resume import latest_checkpoint
+from training.resume import latest_checkpoint
+from training.run_folder import RunFolder
 
 # 250 train images / batch 16 = 15 steps an epoch, so 24 steps cross an epoch boundary; augmentation,
 # dropout, Adam and a warm-up + cosine schedule each carry state a sloppy resume would lose.
@@ -28,6 +30,13 @@ class SignalAt(pl.Callback):
     def on_train_batch_end(self, trainer, *args):
         if trainer.global_step == self.step:
             os.kill(os.getpid(), self.signum)
+
+
+def rows(run_dir):
+    """metrics.csv's rows as (step, the names logged in it), in file order."""
+    with open(os.path.join(run_dir, "metrics.csv")) as f:
+        return sorted((int(r["step"]), tuple(sorted(k for k, v in r.items() if v and k != "step")))
+                      for r in csv.DictReader(f))
 
 
 def metrics(run_dir):
@@ -55,31 +64,24 @@ def tiny(cifar_dir, run_dir):
 
 
 # Stopping after step 12: mid-epoch; after 15: an epoch's last batch; after 16: a step with validation.
-@pytest.mark.parametrize("signum, step", [(signal.SIGTERM, 11), (signal.SIGINT, 14),
-                                          (signal.SIGTERM, 15)])
-def test_signal_then_rerun_matches_uninterrupted(signum, step, uninterrupted, cifar_dir, tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("signum, step", [(signal.SIGTERM, 12), (signal.SIGINT, 15),
+                                          (signal.SIGTERM, 16)])
+def test_signal_then_rerun_matches_uninterrupted(signum, step, uninterrupted, cifar_dir, tmp_path, capsys):
     run_dir, args = str(tmp_path / "run"), tiny(cifar_dir, str(tmp_path / "run"))
-    build = train.build_trainer
-
-    def with_signal(*a, **k):
-        trainer = build(*a, **k)
-        trainer.callbacks.append(SignalAt(step, signum))
-        return trainer
-
-    monkeypatch.setattr(train, "build_trainer", with_signal)
     with pytest.raises(SystemExit) as stop:
-        train.main(args)
+        train.main(args, callbacks=[SignalAt(step, signum)])
     assert stop.value.code == 128 + signum
-    out = capsys.readouterr().out
-    assert f"{signal.Signals(signum).name} at step {step + 1}: saved" in out  # noted, acted on after the next step
-    assert not os.path.exists(os.path.join(run_dir, "results.json"))
-    assert latest_checkpoint(run_dir) == os.path.join(run_dir, "checkpoints", "last.ckpt")
+    err = capsys.readouterr().err
+    assert f"interrupted: {signal.Signals(signum).name} at step {step}: saved" in err  # SignalAt runs before Resumable
+    stopped = json.loads(open(os.path.join(run_dir, "results.json")).read())
+    assert stopped["status"] == "interrupted" and stopped["test_acc"] is None and stopped["steps"] == step
+    assert latest_checkpoint(RunFolder(run_dir)) == os.path.join(run_dir, "checkpoints", "last.ckpt")
 
-    monkeypatch.setattr(train, "build_trainer", build)
     train.main(args)  # the same command again continues
-    assert f"resuming from {run_dir}" in capsys.readouterr().out
+    assert f"continuing from {run_dir}" in capsys.readouterr().out
     assert results(run_dir) == results(uninterrupted)
     assert metrics(run_dir) == metrics(uninterrupted)  # every logged loss, accuracy and lr, step by step
+    assert rows(run_dir) == rows(uninterrupted)  # and each step's row once, not repeated by the restart
 
 
 def test_resume_flag_takes_the_saved_config(uninterrupted, cifar_dir, tmp_path):
@@ -89,9 +91,9 @@ def test_resume_flag_takes_the_saved_config(uninterrupted, cifar_dir, tmp_path):
     train.main(["--resume", run_dir, "--max-steps", "12"])
     with open(os.path.join(run_dir, "metrics.csv")) as f:
         steps = [int(row["step"]) for row in csv.DictReader(f) if row.get("val/acc")]
-    # validation at 4 and 8 in the first run, 12 in the continued one (which repeats 8's: it resumes from
-    # the end-of-training checkpoint)
-    assert sorted(set(steps)) == [3, 7, 11]
+    # validation at 4 and 8 in the first run, 12 in the continued one (which repeats 8's, since it resumes
+    # from the end-of-training checkpoint, and its row replaces the first run's)
+    assert steps == [3, 7, 11]
     assert results(run_dir)["steps"] == 12
 
 
@@ -109,12 +111,14 @@ def test_resume_flag_errors_are_one_line(tmp_path, capsys):
 
 def test_latest_checkpoint_is_the_newest_of_last_and_hpc(tmp_path):
     """A requeued SLURM job writes hpc_ckpt_N.ckpt, later steps write last.ckpt: the newest one wins."""
-    assert latest_checkpoint(str(tmp_path)) is None
+    folder = RunFolder(str(tmp_path))
+    assert latest_checkpoint(folder) is None
     (tmp_path / "checkpoints").mkdir()
     last, hpc = tmp_path / "checkpoints" / "last.ckpt", tmp_path / "hpc_ckpt_1.ckpt"
     for path, age in ((last, 20), (hpc, 10)):
-        path.write_bytes(b"")
+        with zipfile.ZipFile(path, "w") as z:  # torch.save's format: a zip archive
+            z.writestr("archive/data.pkl", b"x")
         os.utime(path, (time.time() - age, time.time() - age))
-    assert latest_checkpoint(str(tmp_path)) == str(hpc)
+    assert latest_checkpoint(folder) == str(hpc)
     os.utime(last)
-    assert latest_checkpoint(str(tmp_path)) == str(last)
+    assert latest_checkpoint(folder) == str(last)

@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 import train
+from training.config import resolve
 from tests.conftest import ROOT
 
 
@@ -18,8 +19,7 @@ def run_cli(args, **env):
 
 
 def config_of(argv):
-    parser = train.build_parser()
-    return train.resolve_config(parser.parse_args(argv), parser)[0]
+    return resolve(argv)[0]
 
 
 def test_tiny_run_writes_the_run_folder(tiny_args, tmp_path, capsys):

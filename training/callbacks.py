@@ -1,8 +1,73 @@
-"""Lightning callbacks of our own: plain log lines for log files (SLURM), where a progress bar floods."""
+"""Lightning callbacks of our own: divergence, checkpoints that follow their folder, plain log lines."""
+import os
 import time
 
 import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.utilities import rank_zero_only
+
+
+class Diverged(Exception):
+    """The training loss became NaN or infinite; the message says at which step and what to try."""
+
+
+class StopOnDivergence(pl.Callback):
+    """Stop the run at the first non-finite training loss, before a checkpoint can save the bad weights.
+
+    Reading the loss on the host forces a GPU sync, so on a GPU the check is a flag kept on the device
+    and read every log_every steps and before each validation (where a checkpoint may follow); on the
+    CPU it is read every step, which costs nothing.
+    """
+
+    def __init__(self, cfg):
+        self.every = cfg["log_every"]
+        self.lr = cfg.get("lr")
+        self.first_bad = None  # the first step whose loss was not finite, on the device; -1 = none
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+        if loss is None:
+            return
+        loss = loss.detach() if torch.is_tensor(loss) else torch.tensor(float(loss))
+        if self.first_bad is None:
+            self.first_bad = torch.full((), -1, dtype=torch.long, device=loss.device)
+        step = trainer.global_step  # after this batch's optimizer step
+        self.first_bad = torch.where((self.first_bad < 0) & ~torch.isfinite(loss), step, self.first_bad)
+        if loss.device.type == "cpu" or step % self.every == 0:
+            self.check(trainer)
+
+    def on_validation_start(self, trainer, pl_module):
+        if trainer.training or trainer.state.fn == "fit":
+            self.check(trainer)
+
+    def check(self, trainer):
+        if self.first_bad is None:
+            return
+        bad = self.first_bad
+        if trainer.world_size > 1:  # every rank stops at the same step
+            bad = trainer.strategy.reduce(bad.float(), reduce_op="max").long()
+        if int(bad) >= 0:
+            raise Diverged(f"training loss is not finite at step {int(bad)}; the learning rate "
+                           f"({self.lr:g}) is likely too high: try a smaller --lr, or --grad-clip")
+
+
+class FolderCheckpoint(ModelCheckpoint):
+    """ModelCheckpoint whose saved paths follow its folder: a moved or copied run folder keeps track of
+    its own best checkpoint, and never deletes or tests a file of the folder it was copied from."""
+
+    def load_state_dict(self, state_dict):
+        old = state_dict.get("dirpath") or self.dirpath
+
+        def rebase(path):
+            return os.path.join(self.dirpath, os.path.relpath(path, old)) if path else path
+        state = dict(state_dict, dirpath=self.dirpath)
+        for key in ("best_model_path", "kth_best_model_path", "last_model_path"):
+            if key in state:
+                state[key] = rebase(state[key])
+        if "best_k_models" in state:
+            state["best_k_models"] = {rebase(k): v for k, v in state["best_k_models"].items()}
+        super().load_state_dict(state)
 
 
 class PlainLogLines(pl.Callback):

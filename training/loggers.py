@@ -4,11 +4,11 @@ metrics.csv is appended to when the folder has one (a resumed run), where Lightn
 
 W&B is offline-first and may never be the reason a run dies:
 - online only with credentials (WANDB_API_KEY or a `wandb login` netrc entry) and no WANDB_MODE saying
-  otherwise; else offline into run_dir/wandb/, and the run ends with one line giving the `wandb sync`
+  otherwise; else offline into the run folder's wandb/, and the run ends with one line giving the `wandb sync`
   command. An online start that fails falls back to offline.
 - if W&B cannot start, or later fails to write, a warning says so and the CSV logger carries on.
 - one W&B run per job: only global rank zero starts one (Lightning gives other ranks a dummy).
-- the run id lives in run_dir/wandb_id, so a resumed (requeued) job continues the same W&B run.
+- the run id lives in the run folder (run_folder.WANDB_ID), so a resumed (requeued) job continues the same W&B run.
 """
 import csv
 import functools
@@ -25,35 +25,64 @@ from pytorch_lightning.loggers.csv_logs import ExperimentWriter
 from pytorch_lightning.utilities import rank_zero_only
 from torchmetrics.classification import MulticlassConfusionMatrix
 
+from . import run_folder
+
 N_EXAMPLES = 32  # test images, with label and prediction, in the W&B examples table
 
 
-def build_loggers(cfg, run_dir):
+def build_loggers(cfg, folder, resume_step=0):
+    """The loggers for cfg["logger"], writing into `folder` (a RunFolder); a run continued from a
+    checkpoint saved after `resume_step` steps keeps metrics.csv's rows from before it."""
     if cfg["logger"] == "none":
         return []
-    csv_logger = CSVLogger(run_dir, name="", version="")  # -> run_dir/metrics.csv
+    csv_logger = CSVLogger(folder.path, name="", version="")
     if rank_zero_only.rank == 0:  # other ranks log nothing
-        csv_logger._experiment = AppendingWriter(csv_logger.log_dir)
+        csv_logger._experiment = AppendingWriter(csv_logger.log_dir, resume_step)  # -> folder.metrics_path
     loggers = [csv_logger]
     if cfg["logger"] == "wandb":
         try:
-            loggers.append(start_wandb(cfg, run_dir))
+            loggers.append(start_wandb(cfg, folder))
         except Exception as e:  # W&B must never be the reason a run dies
             warnings.warn(f"W&B logging is off ({type(e).__name__}: {e}); metrics.csv still gets everything")
     return loggers
 
 
 class AppendingWriter(ExperimentWriter):
-    """Lightning's CSV writer, except that it keeps an existing metrics.csv and appends to it.
+    """Lightning's CSV writer, except that a continued run keeps its curves from before the restart.
 
-    A resumed run thus keeps its curves from before the restart; steps logged again after the
-    checkpoint appear twice, and report.py takes the later value.
+    Each step appears once: rows logged after the checkpoint it continues from (a killed run's last
+    steps) are dropped, and a value the continued run logs again for an earlier step (the validation
+    a checkpoint was saved in) replaces the old one.
     """
+    NAME_METRICS_FILE = run_folder.METRICS
+
+    def __init__(self, log_dir, resume_step=0):
+        self.resume_step = resume_step
+        self.previous = []  # rows from before the restart
+        super().__init__(log_dir)
 
     def _check_log_dir_exists(self):
-        if os.path.isfile(self.metrics_file_path):
-            with open(self.metrics_file_path, newline="") as f:
-                self.metrics_keys = list(csv.DictReader(f).fieldnames or [])
+        if not os.path.isfile(self.metrics_file_path):
+            return
+        with open(self.metrics_file_path, newline="") as f:
+            reader = csv.DictReader(f)
+            self.metrics_keys = list(reader.fieldnames or [])
+            self.previous = [row for row in reader if int(row["step"]) < self.resume_step]
+        self._rewrite(self.previous)
+
+    def save(self):
+        again = {(int(m["step"]), k) for m in self.metrics for k in m if k != "step"}
+        kept = [r for r in self.previous if not any((int(r["step"]), k) in again for k, v in r.items() if v != "")]
+        if len(kept) < len(self.previous):
+            self.previous = kept
+            self._rewrite(kept)
+        super().save()
+
+    def _rewrite(self, rows):
+        with open(self.metrics_file_path, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=self.metrics_keys)
+            writer.writeheader()
+            writer.writerows(rows)
 
 
 def logger_callbacks(loggers):
@@ -83,14 +112,14 @@ def has_credentials():
         return False
 
 
-def start_wandb(cfg, run_dir):
+def start_wandb(cfg, folder):
     import wandb
 
     mode = wandb_mode()
     logger = SafeWandbLogger(
         project=cfg.get("wandb_project") or "cifar10-lab", entity=cfg.get("wandb_entity"), name=cfg["run_name"],
         group=cfg.get("group"), tags=list(cfg.get("tags") or []) or None, log_model=cfg.get("log_model", False),
-        save_dir=run_dir, id=run_id(run_dir), config=cfg, mode=mode,
+        save_dir=folder.path, id=run_id(folder), config=cfg, mode=mode,
         settings=wandb.Settings(quiet=True),  # no history sparklines at exit; finish() prints the one line
     )
     logger._wandb_init.pop("anonymous", None)  # Lightning passes None, which wandb 0.31 warns is ignored
@@ -106,9 +135,9 @@ def start_wandb(cfg, run_dir):
     return logger
 
 
-def run_id(run_dir):
+def run_id(folder):
     """The W&B run id of this run folder: read it back on resume, else make one (rank zero writes it)."""
-    path = os.path.join(run_dir, "wandb_id")
+    path = folder.file(run_folder.WANDB_ID)
     if os.path.exists(path):
         with open(path) as f:
             return f.read().strip()

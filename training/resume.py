@@ -4,8 +4,8 @@
             `scontrol requeue`, exit; the job starts again later and finds its run folder by job id.
     SIGTERM (scancel, preemption, kill) or SIGINT (Ctrl-C) -> checkpoint, exit.
 
-Each leaves run_dir/checkpoints/last.ckpt; rerunning with the same run folder continues from the
-newest of that and Lightning's own hpc_ckpt_N.ckpt.
+Each leaves checkpoints/last.ckpt in the run folder; rerunning with the same run folder continues from
+the newest readable one of that and Lightning's own hpc_ckpt_N.ckpt.
 
 Lightning's SLURMEnvironment(auto_requeue=True) handles SIGUSR1 by saving from inside the signal
 handler, wherever the main thread is: between optimizer.step() and the step counter, say. Outside
@@ -17,20 +17,48 @@ signal and acts at a step boundary, the same step on every rank:
 With the global RNG (dropout) in the checkpoint too, weights, optimizer, schedule, counters and data
 position all come back, and the resumed run repeats the uninterrupted one exactly.
 """
-import glob
 import os
 import signal
 import subprocess
+import warnings
+import zipfile
 
 import pytorch_lightning as pl
 import torch
 
 
-def latest_checkpoint(run_dir):
-    """The newest of checkpoints/last.ckpt and Lightning's hpc_ckpt_*.ckpt in run_dir, or None."""
-    paths = glob.glob(os.path.join(run_dir, "hpc_ckpt_*.ckpt"))
-    paths += glob.glob(os.path.join(run_dir, "checkpoints", "last.ckpt"))
-    return max(paths, key=os.path.getmtime, default=None)
+def latest_checkpoint(folder):
+    """The newest readable checkpoint a run folder can continue from, or None.
+
+    One that cannot be read (a full disk, a partial copy) gets a one-line warning and is left where it
+    is; the next newest is taken instead."""
+    for path in folder.resume_candidates():
+        if readable(path):
+            return path
+        warnings.warn(f"{path} is unreadable (truncated or corrupt); kept, continuing from an older checkpoint")
+    return None
+
+
+def steps_in(path):
+    """The optimizer steps a checkpoint was saved after (its global_step)."""
+    return torch.load(path, map_location="cpu", weights_only=False, mmap=True)["global_step"]
+
+
+class Interrupted(Exception):
+    """A signal stopped the run after a checkpoint; .code is the exit status (128 + the signal)."""
+
+    def __init__(self, message, code):
+        super().__init__(message)
+        self.code = code
+
+
+def readable(path):
+    """Whether a checkpoint file is whole: torch.save writes a zip archive, whose CRCs this checks."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            return z.testzip() is None
+    except (OSError, zipfile.BadZipFile):
+        return False
 
 
 def requeue():
@@ -47,8 +75,8 @@ class Resumable(pl.callbacks.Checkpoint):
     validation then holds that validation's best-checkpoint bookkeeping.
     """
 
-    def __init__(self, run_dir):
-        self.last_path = os.path.join(run_dir, "checkpoints", "last.ckpt")
+    def __init__(self, last_path):
+        self.last_path = last_path
         self.received = 0  # signal number noted since the last step; 0 = none
         self.stopping = 0  # the signal being acted on
 
@@ -92,9 +120,8 @@ class Resumable(pl.callbacks.Checkpoint):
 
     def _stop(self, trainer):
         name = signal.Signals(self.stopping).name
-        if trainer.is_global_zero:
-            then = "rerun with the same --output-dir (or --resume) to continue"
-            if self.stopping == signal.SIGUSR1:
-                then = "requeued the job" if requeue() else "scontrol requeue failed; resubmit to continue"
-            print(f"{name} at step {trainer.global_step}: saved {self.last_path}; {then}", flush=True)
-        raise SystemExit(128 + self.stopping)  # Lightning tears down (loggers, handlers) and re-raises
+        then = "rerun with the same --output-dir (or --resume) to continue"
+        if self.stopping == signal.SIGUSR1 and trainer.is_global_zero:
+            then = "requeued the job" if requeue() else "scontrol requeue failed; resubmit to continue"
+        # Lightning tears down (loggers, handlers) and re-raises; run.py writes results.json
+        raise Interrupted(f"{name} at step {trainer.global_step}: saved {self.last_path}; {then}", 128 + self.stopping)

@@ -7,7 +7,7 @@ import os
 import pytest
 import yaml
 
-import train
+from training.config import build_parser, resolve
 from sweeps import run_local
 
 SWEEPS = sorted(glob.glob(os.path.join(run_local.ROOT, "sweeps", "*.yaml")))
@@ -24,12 +24,12 @@ def test_every_command_of_a_sweep_is_accepted_by_train(path):
     assert sweep["program"] == "train.py" and any("${args" in c for c in sweep["command"])
     configs = run_local.grid(sweep)
     assert len(configs) > 1
-    parser = train.build_parser()
+    parser = build_parser()
     for i, params in enumerate(configs):
         argv = run_local.command(sweep, i)
         assert argv[1] == os.path.join(run_local.ROOT, "train.py")
         try:
-            cfg, _, _ = train.resolve_config(parser.parse_args(argv[2:]), parser)
+            cfg, _ = resolve(argv[2:], parser)
         except SystemExit:
             pytest.fail(f"{path} config {i}: train.py rejects {argv[2:]}")
         for key, value in params.items():  # the value the sweep meant is the value the run gets

@@ -1,0 +1,170 @@
+"""train(cfg): data, model, Trainer and loggers -> a finished run folder.
+
+Everything that can be refused is checked before the first write, so a refused run leaves nothing
+behind. A run then ends in one of three states, written to results.json as `status`:
+    completed      trained and tested                                   exit 0
+    diverged       the training loss became NaN/inf; stopped at once     exit 3 (DIVERGED_EXIT)
+    interrupted    a signal stopped it after a checkpoint                exit 128 + the signal
+"""
+import os
+import sys
+import time
+
+import pytorch_lightning as pl
+import torch
+from lightning_fabric.utilities.exceptions import MisconfigurationException
+from pytorch_lightning.utilities import rank_zero_only
+
+from datamodules import CIFAR10DataError, CIFAR10DataModule
+from models import init_params
+
+from . import console
+from .callbacks import Diverged, StopOnDivergence
+from .config import CONTINUE_KEYS, model_kwargs
+from .distributed import shutdown_distributed
+from .lock import RunLock
+from .loggers import build_loggers, finish_loggers
+from .resume import Interrupted, latest_checkpoint, steps_in
+from .run_folder import RunFolder, RunFolderError
+from .trainer import build_trainer
+
+DIVERGED_EXIT = 3
+
+
+class UserError(Exception):
+    """A bad setting found while setting up; train.py prints it as one line."""
+
+
+class RunEnded(Exception):
+    """A run that ended without completing (diverged, interrupted); results.json says so. .code: the exit status."""
+
+    def __init__(self, message, code):
+        super().__init__(message)
+        self.code = code
+
+
+def train(cfg, callbacks=(), smoke=False):
+    """Train and test the run cfg describes, in cfg["output_dir"]; return results.json's dict.
+
+    `callbacks` join the Trainer's (an Optuna pruner, a test's signal). `smoke`: a few steps, one
+    val and one test batch, nothing written. Raises UserError, CIFAR10DataError or RunFolderError
+    (one line each) before anything is written, and RunEnded for a diverged or interrupted run."""
+    start = time.perf_counter()
+    pl.seed_everything(cfg["seed"], workers=True, verbose=False)
+    folder = RunFolder(cfg["output_dir"])
+    data = build_data(cfg)
+    cls, kwargs = model_kwargs(cfg)
+    try:
+        model = cls(**kwargs)
+        build_trainer(cfg, folder, [], smoke=smoke)  # settings Lightning rejects are refused here, writing nothing
+    except (ValueError, MisconfigurationException) as e:
+        raise UserError(str(e).splitlines()[0]) from None
+    lead = rank_zero_only.rank == 0  # under DDP every rank runs this; one checks and writes
+    lock = None
+    if lead and not smoke:
+        check_folder(folder, cfg)
+        lock = RunLock(folder)  # created with the folder, held until this process ends
+    ckpt = None if smoke else latest_checkpoint(folder)
+    if lead and not smoke:
+        folder.write_config(cfg)
+    loggers = [] if smoke else build_loggers(cfg, folder, resume_step=steps_in(ckpt) if ckpt else 0)
+    guard = StopOnDivergence(cfg)
+    trainer = build_trainer(cfg, folder, loggers, callbacks=[guard, *callbacks], smoke=smoke)
+    for logger in trainer.loggers:
+        logger.log_hyperparams({"params": model.num_params()})
+    if lead:
+        console.first_line(cfg, model, data, trainer, folder, smoke)
+        if ckpt:
+            print(f"continuing from {ckpt} (step {steps_in(ckpt)})", flush=True)
+    fitted = torch.compile(model) if cfg["compile"] else model
+    try:
+        try:
+            trainer.fit(fitted, datamodule=data, ckpt_path=ckpt)
+        except Diverged as e:
+            return end(folder, cfg, trainer, model, start, status="diverged", reason=str(e), code=DIVERGED_EXIT)
+        except Interrupted as e:
+            return end(folder, cfg, trainer, model, start, status="interrupted", reason=str(e), code=e.code)
+        fit_seconds = timer_seconds(trainer, "train")  # now: testing a checkpoint restores the Timer's old state
+        # Test the checkpoint with the best val/acc (the final weights when there is none): choosing on val
+        # is fair, and a late overfit then cannot hide what the run reached. results.json says which.
+        best = None if smoke else folder.best_checkpoint()
+        test = trainer.test(fitted, datamodule=data, ckpt_path=best, verbose=False)[0]
+        results = summary(cfg, trainer, model, start, status="completed", fit_seconds=fit_seconds,
+                          test_acc=test["test/acc"], test_loss=test["test/loss"],
+                          tested_checkpoint="best-val" if best else "final",
+                          test_seconds=round(timer_seconds(trainer, "test"), 3))
+        if trainer.is_global_zero and not smoke:
+            folder.write_results(results)
+        finish_loggers(trainer.loggers, results)
+        return results
+    finally:
+        if lock:
+            lock.release()
+        shutdown_distributed()
+
+
+def build_data(cfg):
+    """The data module for cfg, its files found and read, and its sizes checked against the batch size."""
+    try:  # a setting these reject is the user's input: say so in one line
+        data = CIFAR10DataModule(**{k: cfg[k] for k in init_params(CIFAR10DataModule) if k in cfg})
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    if rank_zero_only.rank == 0:  # find or fetch the data before anything else starts; Lightning's own
+        data.prepare_data()       # prepare_data call (local rank 0 of each node) then finds it there
+    data.setup()
+    per_rank = len(data.splits["train"]) // (cfg["devices"] * cfg["num_nodes"])
+    if cfg["batch_size"] > per_rank:
+        raise UserError(f"--batch-size {cfg['batch_size']} is larger than the training split "
+                        f"({per_rank} images per device): lower it, or --val-size")
+    return data
+
+
+def check_folder(folder, cfg):
+    """Refuse, touching nothing, a folder this run must not write into: not a folder, not creatable, not a
+    run folder, or another config's run folder (only CONTINUE_KEYS may differ when continuing one)."""
+    path = folder.path
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise RunFolderError(f"--output-dir {path} is a file, not a folder")
+    if os.path.isdir(path) and os.listdir(path) and not folder.has_config():
+        raise RunFolderError(f"--output-dir {path} is not empty and holds no run (no config.yaml): choose another")
+    if folder.has_config():
+        saved = folder.read_config()
+        differ = sorted(k for k in set(saved) | set(cfg) if k not in CONTINUE_KEYS and saved.get(k) != cfg.get(k))
+        if differ:
+            shown = ", ".join(f"{k} {saved.get(k)!r} -> {cfg.get(k)!r}" for k in differ[:4])
+            raise RunFolderError(f"{path} holds a run with other settings ({shown}"
+                                 f"{', ...' if len(differ) > 4 else ''}): choose another --output-dir")
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as e:
+        raise RunFolderError(f"cannot create --output-dir {path}: {e.strerror}") from None
+
+
+def timer_seconds(trainer, stage):
+    timer = next(c for c in trainer.callbacks if isinstance(c, pl.callbacks.Timer))
+    return timer.time_elapsed(stage)
+
+
+def summary(cfg, trainer, model, start, **fields):
+    """results.json's dict: what ran, how it ended, its numbers, how long it took."""
+    best = trainer.checkpoint_callback.best_model_score if trainer.checkpoint_callback else None
+    out = dict(model=cfg["model"], preset=cfg["preset"], seed=cfg["seed"], status=None, reason=None,
+               test_acc=None, test_loss=None, tested_checkpoint=None,
+               best_val_acc=float(best) if best is not None else None, steps=trainer.global_step,
+               wall_seconds=round(time.perf_counter() - start, 2), fit_seconds=None, test_seconds=None,
+               params=model.num_params(), run_dir=os.path.abspath(cfg["output_dir"]))
+    out.update(fields)  # airbench's timing convention: data loading excluded, training and the test included
+    if out["fit_seconds"] is not None:
+        out["fit_seconds"] = round(out["fit_seconds"], 3)
+    return out
+
+
+def end(folder, cfg, trainer, model, start, status, reason, code):
+    """A run that stopped early: results.json says how and why, and the exit status says so too."""
+    results = summary(cfg, trainer, model, start, status=status, reason=reason,
+                      fit_seconds=timer_seconds(trainer, "train"))
+    if trainer.is_global_zero:
+        folder.write_results(results)
+        print(f"{status}: {reason}", file=sys.stderr, flush=True)
+    finish_loggers(trainer.loggers, results)
+    raise RunEnded(reason, code)

@@ -1,0 +1,53 @@
+"""The Trainer a run uses, with its callbacks: checkpoints, timer, progress, signals, loggers' extras."""
+import signal
+import sys
+
+import pytorch_lightning as pl
+from pytorch_lightning.callbacks import LearningRateMonitor, Timer, TQDMProgressBar
+from pytorch_lightning.plugins.environments import SLURMEnvironment
+
+from . import run_folder
+from .callbacks import FolderCheckpoint, PlainLogLines
+from .loggers import logger_callbacks
+from .resume import Resumable
+
+SMOKE_STEPS = 3  # --smoke: enough steps to run every hook once, few enough to take seconds
+
+
+def build_trainer(cfg, folder, loggers, callbacks=(), smoke=False):
+    """A Trainer for cfg writing into `folder` (a RunFolder); `callbacks` are added last."""
+    has_val = cfg["val_size"] > 0
+    interactive = sys.stdout.isatty()  # a terminal gets a progress bar, a log file gets plain lines
+    end_only = cfg["checkpoint"] == "end"  # a short run: a save per epoch costs more than it could save
+    extra = [Timer()]  # fit and test seconds counted from after data loading, for results.json
+    if not smoke:
+        extra.insert(0, FolderCheckpoint(
+            dirpath=folder.checkpoint_dir, filename=run_folder.BEST.format(step="{step}"),
+            monitor="val/acc" if has_val and not end_only else None, mode="max",
+            save_top_k=0 if end_only else 1, every_n_epochs=0 if end_only else None,
+            save_last=True, auto_insert_metric_name=False))
+    if loggers:
+        extra.append(LearningRateMonitor("step"))
+    extra += logger_callbacks(loggers)
+    if interactive:  # redrawn every log_every steps: a redraw per step cost 5% of a CPU MLP run (bench/)
+        extra.append(TQDMProgressBar(refresh_rate=cfg["log_every"]))
+    else:
+        extra.append(PlainLogLines())
+    if not smoke:
+        extra.append(Resumable(folder.last_path))
+    # Under SLURM: SIGUSR1 (#SBATCH --signal=USR1@90) -> checkpoint and `scontrol requeue`; see resume.py.
+    slurm = [SLURMEnvironment(auto_requeue=True, requeue_signal=signal.SIGUSR1)] if SLURMEnvironment.detect() else None
+    steps = SMOKE_STEPS if smoke else cfg["max_steps"]
+    return pl.Trainer(
+        max_steps=steps, max_epochs=-1,
+        # a run shorter than --eval-every validates at its end, so it has a best-val checkpoint to test
+        val_check_interval=min(cfg["eval_every"], steps) * cfg["accumulate"] if has_val else None,
+        check_val_every_n_epoch=None if has_val else 1, limit_val_batches=(1 if smoke else None) if has_val else 0,
+        limit_test_batches=1 if smoke else None, num_sanity_val_steps=0,
+        accelerator=cfg["accelerator"], devices=cfg["devices"], num_nodes=cfg["num_nodes"],
+        precision=cfg["precision"], logger=loggers or False, callbacks=[*extra, *callbacks],
+        enable_checkpointing=not smoke, gradient_clip_val=cfg["grad_clip"], accumulate_grad_batches=cfg["accumulate"],
+        log_every_n_steps=cfg["log_every"], enable_progress_bar=interactive, enable_model_summary=False,
+        default_root_dir=folder.path, deterministic=cfg["accelerator"] == "cpu" or None, plugins=slurm,
+        benchmark=None if cfg["accelerator"] == "cpu" else True,  # cuDNN picks its fastest kernels per shape
+    )
