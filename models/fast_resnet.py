@@ -1,17 +1,18 @@
-"""The fast recipe's net and its training pieces, after KellerJordan/cifar10-airbench (airbench94).
+"""FastResNet: the fast recipe's net and its training, after KellerJordan/cifar10-airbench (airbench94).
 
-`ResNet(arch="fast")` uses them; `--preset fast` (presets.py) sets the optimizer flags that go with them.
+`--preset fast` (configs/fast.yaml) sets the optimizer, data and run flags that go with it.
 What makes it fast, and where it lives:
 
     small net, 3 conv groups, ~2M params ......... FastNet (below)
-    frozen whitening layer, set from the data .... FastNet.init_whitening
+    frozen whitening layer, set from the data .... FastNet.init_whitening, FastResNet.on_train_batch_start
     identity-initialised convs ................... dirac_conv
     BN with frozen scale, fast-learning bias ..... frozen_scale_bn, param_groups
     warm-up then decay, never to zero ............ triangle
-    lookahead (EMA pulled back every 5 steps) .... Lookahead
-    flip + shift test-time augmentation .......... tta_logits
+    lookahead (EMA pulled back every 5 steps) .... Lookahead, FastResNet.on_train_batch_end
+    flip + shift test-time augmentation .......... models/conv.py tta_logits
     label smoothing, Nesterov SGD, batch 1024 .... --preset fast
     bf16, channels_last, data on the GPU ......... --preset fast, datamodules/
+    no host-device sync in a training step ....... FastResNet (its hooks only use Python numbers)
 
     x (B, 3, 32, 32) -> whiten (B, 24, 31, 31) -> group (B, 64, 15, 15) -> group (B, 256, 7, 7)
       -> group (B, 256, 3, 3) -> maxpool (B, 256, 1, 1) -> linear (B, 10) -> x 1/9
@@ -19,6 +20,8 @@ What makes it fast, and where it lives:
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from .conv import ConvClassifier
 
 HYP = dict(
     widths=(64, 256, 256),  # airbench94's; wider buys accuracy with time, this is its 94% point
@@ -140,13 +143,59 @@ class Lookahead:
         return HYP["lookahead_decay"] * (step / total) ** HYP["lookahead_pow"]
 
 
-def tta_logits(net, x, level):
-    """Test-time augmentation, averaging logits. level 1: the image and its mirror (training flips at
-    random, so the net knows both). level 2, airbench's: also both views shifted one pixel up-left and
-    down-right (reflect-padded), weighted 1/4 each against 1/2 for the unshifted pair."""
-    def mirror(v):
-        return 0.5 * (net(v) + net(v.flip(3)))
-    if level == 1:
-        return mirror(x)
-    padded = F.pad(x, (1, 1, 1, 1), mode="reflect")  # (B, 3, H+2, W+2)
-    return 0.5 * mirror(x) + 0.25 * (mirror(padded[:, :, :-2, :-2]) + mirror(padded[:, :, 2:, 2:]))
+class FastResNet(ConvClassifier):
+    """The fast recipe as a LightningModule: FastNet trained with its own SGD groups, lr schedule,
+    whitening init, whitening-bias freeze and lookahead. It brings its own optimizer and schedule, so
+    `optimizer`, `schedule` and `warmup_steps` are not settings of it (fixed_params).
+
+    Every per-step hook below reads Python numbers only (step and epoch counters): nothing in a
+    training step waits for the GPU, and nothing is computed or logged that the step does not need.
+    """
+    fixed_params = ("optimizer", "schedule", "warmup_steps")
+
+    def __init__(self, **kwargs):
+        super().__init__(optimizer="sgd", **kwargs)
+        self.lookahead = None  # the slow weights, made when training starts (on the training device)
+
+    def build_net(self):
+        return FastNet(self.hparams.num_classes)
+
+    def make_optimizer(self, total_steps):
+        """(Nesterov SGD over param_groups, the triangle lr schedule stepped per optimizer step)."""
+        hp = self.hparams
+        opt = torch.optim.SGD(param_groups(self.net, hp.lr, hp.weight_decay), momentum=hp.momentum,
+                              nesterov=hp.nesterov and hp.momentum > 0)
+        return opt, torch.optim.lr_scheduler.LambdaLR(opt, triangle(max(total_steps, 1)))
+
+    def configure_optimizers(self):
+        opt, sched = self.make_optimizer(self.trainer.max_steps)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    def on_train_batch_start(self, batch, batch_idx):
+        if self.global_step == 0 and batch_idx == 0:  # a fresh run, not a resumed one
+            self.net.init_whitening(batch[0], reduce=lambda t: self.trainer.strategy.reduce(t, reduce_op="mean"))
+
+    def on_before_optimizer_step(self, optimizer):
+        if self.current_epoch >= HYP["whiten_bias_epochs"]:
+            self.net.whiten.bias.grad = None  # frozen from here on: SGD skips a parameter without a grad
+
+    def on_train_batch_end(self, outputs, batch, batch_idx):
+        self.lookahead_step(self.global_step, self.trainer.max_steps)
+
+    def lookahead_step(self, step, total):
+        """After optimizer step `step` (1-based count) of `total`: the lookahead update, if one is due."""
+        if self.lookahead is None:
+            self.lookahead = Lookahead(self.net)
+        if step % HYP["lookahead_every"] == 0:
+            self.lookahead.update(self.net, self.lookahead.decay(step, total))
+        if step >= total:  # the run ends on the averaged weights
+            self.lookahead.update(self.net, 1.0)
+
+    def on_save_checkpoint(self, checkpoint):
+        if self.lookahead is not None:
+            checkpoint["lookahead"] = self.lookahead.ema
+
+    def on_load_checkpoint(self, checkpoint):
+        if "lookahead" in checkpoint:
+            self.lookahead = Lookahead(self.net)
+            self.lookahead.ema = checkpoint["lookahead"]
