@@ -35,8 +35,9 @@ def main(argv=None, callbacks=()):
         sys.exit(f"error: {e}")
     except RunEnded as e:  # diverged or interrupted: results.json and one stderr line say so
         sys.exit(e.code)
-    if results.get("run_dir") and console.is_lead():
-        print(f"test_acc {results['test_acc']:.4f}  test_loss {results['test_loss']:.4f}  run {results['run_dir']}")
+    if console.is_lead():  # under DDP every rank gets here; one line per job
+        where = "smoke test passed, nothing written" if invocation.get("smoke") else f"run {results['run_dir']}"
+        print(f"test_acc {results['test_acc']:.4f}  test_loss {results['test_loss']:.4f}  {where}")
     return results
 
 

@@ -17,6 +17,7 @@ QUIET_WARNINGS = (
     ".*exists and is not empty.*",               # a continued run folder: loggers.AppendingWriter keeps its file
     ".*Checkpoint directory .* exists and is not empty.*",
     ".*litmodels.*",
+    ".*LeafSpec.*is deprecated.*",                # Lightning's pytree helper on torch >= 2.10 (a FutureWarning)
 )
 
 

@@ -120,7 +120,7 @@ def start_wandb(cfg, folder):
         project=cfg.get("wandb_project") or "cifar10-lab", entity=cfg.get("wandb_entity"), name=cfg["run_name"],
         group=cfg.get("group"), tags=list(cfg.get("tags") or []) or None, log_model=cfg.get("log_model", False),
         save_dir=folder.path, id=run_id(folder), config=cfg, mode=mode,
-        settings=wandb.Settings(quiet=True),  # no history sparklines at exit; finish() prints the one line
+        settings=wandb.Settings(silent=True),  # no banner, no sparklines at exit; finish() prints the one line
     )
     logger._wandb_init.pop("anonymous", None)  # Lightning passes None, which wandb 0.31 warns is ignored
     if rank_zero_only.rank == 0:  # start now, so a failure shows here and not mid-training

@@ -17,10 +17,11 @@ signal and acts at a step boundary, the same step on every rank:
 With the global RNG (dropout) in the checkpoint too, weights, optimizer, schedule, counters and data
 position all come back, and the resumed run repeats the uninterrupted one exactly.
 """
+import contextlib
 import os
 import signal
 import subprocess
-import warnings
+import sys
 import zipfile
 
 import pytorch_lightning as pl
@@ -30,12 +31,16 @@ import torch
 def latest_checkpoint(folder):
     """The newest readable checkpoint a run folder can continue from, or None.
 
-    One that cannot be read (a full disk, a partial copy) gets a one-line warning and is left where it
-    is; the next newest is taken instead."""
+    One that cannot be read (a full disk, a partial copy) is renamed to NAME.unreadable, never deleted,
+    with a one-line warning, so that the next save cannot overwrite it; the next newest is taken."""
     for path in folder.resume_candidates():
         if readable(path):
             return path
-        warnings.warn(f"{path} is unreadable (truncated or corrupt); kept, continuing from an older checkpoint")
+        kept = path + ".unreadable"
+        with contextlib.suppress(FileNotFoundError):  # another rank of this run set it aside first
+            os.replace(path, kept)
+        print(f"warning: {path} is unreadable (truncated or corrupt): kept as {kept}; "
+              "continuing from the next newest checkpoint", file=sys.stderr, flush=True)
     return None
 
 
