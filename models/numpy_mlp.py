@@ -90,7 +90,8 @@ class SoftMaxModule:
 
 
 class CrossEntropyModule:
-    """L = -(1/B) sum_i sum_k T_ik log X_ik: X (B, C) probabilities, T the one-hot matrix of labels y (B,).
+    """L = -(1/B) sum_i sum_k T_ik log X_ik: X (B, C) probabilities; targets either integer labels y (B,),
+    read as the one-hot T, or T itself (B, C): one-hot or soft rows summing to 1, as the course passes them.
 
     A probability of exactly 0 (softmax underflow) is read as the smallest positive normal number of
     its dtype (np.finfo(dtype).tiny), as is any smaller (subnormal) one, so loss and gradient stay
@@ -99,11 +100,15 @@ class CrossEntropyModule:
     """
 
     def forward(self, x, y):
+        if y.ndim == 2:  # T (B, C)
+            return -(y * np.log(np.maximum(x, np.finfo(x.dtype).tiny))).sum() / len(x)
         p = np.maximum(x[np.arange(len(y)), y], np.finfo(x.dtype).tiny)  # (B,) prob of the true class
         return -np.log(p).mean()
 
     def backward(self, x, y):
-        """dL/dX = -(1/B) T ⊘ X: nonzero only at each row's true class, where it is -1 / (B X_iy)."""
+        """dL/dX = -(1/B) T ⊘ X; for integer labels nonzero only at each row's true class, -1 / (B X_iy)."""
+        if y.ndim == 2:
+            return -y / (len(x) * np.maximum(x, np.finfo(x.dtype).tiny))
         dx = np.zeros_like(x)
         rows = np.arange(len(y))
         dx[rows, y] = -1.0 / (len(y) * np.maximum(x[rows, y], np.finfo(x.dtype).tiny))
