@@ -129,9 +129,8 @@ def build_parser(cls=Parser):
     g.add_argument("--dropout", type=number(float, 0, low_ok=True, high=1), help="dropout after each hidden activation")
     g.add_argument("--init", choices=list(INITS),
                    help="weight init: course = N(0, 1e-4) everywhere, small-first = only in the first layer (mlp default)")
-    g.add_argument("--arch", choices=["course", "fast"], help="resnet: the course's net (default) or the fast recipe's")
-    on_off(g, "--channels-last", "resnet: NHWC memory layout, faster convolutions on GPUs")
-    g.add_argument("--tta", type=int, choices=[0, 1, 2], help="resnet: test-time augmentation, 1 = mirror, 2 = mirror + shifts")
+    on_off(g, "--channels-last", "conv nets: NHWC memory layout, faster convolutions on GPUs")
+    g.add_argument("--tta", type=int, choices=[0, 1, 2], help="conv nets: test-time augmentation, 1 = mirror, 2 = mirror + shifts")
     g.add_argument("--norm-impl", choices=list(NORMS),
                    help="layernorm_mlp: hand-written backward (default), autograd, or torch's nn.LayerNorm")
     g = p.add_argument_group("optimizer")
@@ -146,7 +145,6 @@ def build_parser(cls=Parser):
     g.add_argument("--grad-clip", type=number(float, 0), help="clip the gradient norm to this (default: off)")
     g.add_argument("--accumulate", type=number(int, 0), help="optimizer step every N batches (default 1)")
     g = p.add_argument_group("data")
-    g.add_argument("--data-dir", help="folder holding cifar-10-batches-py/ or cifar-10-python.tar.gz (default: data)")
     g.add_argument("--batch-size", type=number(int, 0), help="training batch size per device")
     g.add_argument("--val-size", type=number(int, 0, low_ok=True),
                    help="images held out of train for validation; 0 = none (default 5000)")
@@ -162,6 +160,7 @@ def build_parser(cls=Parser):
     g = p.add_argument_group(LENGTH)
     g.add_argument("--max-steps", type=number(int, 0), help="optimizer steps")
     g = p.add_argument_group(RUNTIME)
+    g.add_argument("--data-dir", help="folder holding cifar-10-batches-py/ or cifar-10-python.tar.gz (default: data)")
     g.add_argument("--eval-every", type=number(int, 0), help="validate every N steps")
     g.add_argument("--log-every", type=number(int, 0), help="log train metrics every N steps (default 10)")
     g.add_argument("--eval-batch-size", type=number(int, 0))

@@ -1,0 +1,107 @@
+"""training/config.py: config files, presets as files, layering, validation, --print-config, --smoke."""
+import csv
+import os
+import subprocess
+import sys
+
+import pytest
+import pytorch_lightning as pl
+import yaml
+
+import train
+from tests.conftest import ROOT
+from training.config import CONFIG_DIR, RUNTIME_KEYS, presets, resolve
+
+
+def config_of(argv):
+    return resolve(argv)[0]
+
+
+def write(path, text):
+    path.write_text(text)
+    return str(path)
+
+
+def test_layers_preset_then_files_in_order_then_flags(tmp_path):
+    a = write(tmp_path / "a.yaml", "lr: 0.01\nhidden: [32, 16]\nbatch-size: 64\n")
+    b = write(tmp_path / "b.yaml", "lr: 0.02\n")
+    cfg = config_of(["--preset", "seed-best", "--config", a, "--config", b, "--batch-size", "8"])
+    assert cfg["optimizer"] == "adam" and cfg["max_steps"] == 10000  # the preset
+    assert cfg["hidden"] == [32, 16] and cfg["lr"] == 0.02           # files, the later one winning
+    assert cfg["batch_size"] == 8                                    # typed flags win over everything
+    assert cfg["normalize"] == "center"                              # the model's course default below all
+
+
+@pytest.mark.parametrize("text, message", [
+    ("foo: 1\n", "unknown key 'foo'"),
+    ("lr: fast\n", "lr: expected a float, got 'fast'"),
+    ("lr: .nan\n", "lr: must be a finite number"),
+    ("batchnorm: 3\n", "batchnorm: expected true or false"),
+    ("activation: swish\n", "activation: invalid choice: 'swish'"),
+    ("norm_impl: torch\n", "--norm-impl does not apply to --model mlp"),
+    ("config: other.yaml\n", "unknown key 'config'"),
+    ("- lr\n", "expected a mapping"),
+    ("lr: [0.1\n", "not valid YAML"),
+])
+def test_a_bad_config_file_is_one_line_naming_file_and_key(text, message, tmp_path, capsys):
+    path = write(tmp_path / "exp.yaml", text)
+    with pytest.raises(SystemExit) as e:
+        resolve(["--config", path])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and len(err) == 1 and path in err[0] and message in err[0]
+
+
+def test_presets_are_the_config_files_in_configs(capsys):
+    assert set(presets()) == {os.path.splitext(f)[0] for f in os.listdir(CONFIG_DIR) if f.endswith(".yaml")}
+    with pytest.raises(SystemExit):
+        train.main(["--help"])
+    out = capsys.readouterr().out
+    for name, (path, help_line) in presets().items():
+        assert name in out and help_line in out and help_line  # each file's first-line comment is its help
+        assert config_of(["--config", path])  # and each one is a valid --config
+
+
+def test_print_config_prints_yaml_and_touches_nothing(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    cfg = train.main(["--preset", "fast", "--print-config", "--data-dir", str(tmp_path / "nowhere")])
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed == cfg and printed["model"] == "fast_resnet" and printed["batch_size"] == 1024
+    assert os.listdir(tmp_path) == []  # no runs/, no data/
+
+
+def test_a_runs_config_yaml_reproduces_it(tiny_args, tmp_path):
+    first = train.main(["--model", "mlp", *tiny_args, "--hidden", "32", "--augment", "--dropout", "0.1"])
+    again = train.main(["--config", str(tmp_path / "run" / "config.yaml"), "--output-dir", str(tmp_path / "again")])
+    assert (first["test_acc"], first["test_loss"]) == (again["test_acc"], again["test_loss"])
+
+    def values(run):
+        with open(tmp_path / run / "metrics.csv") as f:
+            return list(csv.DictReader(f))
+    assert values("run") == values("again")
+
+
+def test_smoke_runs_a_few_steps_and_writes_nothing(tiny_args, tmp_path, capsys):
+    results = train.main(["--model", "mlp", *tiny_args, "--smoke", "--max-steps", "1000"])
+    assert results["steps"] == 3 and not (tmp_path / "run").exists()
+    assert "nothing written" in capsys.readouterr().out.strip().splitlines()[-1]
+
+
+def test_grad_clip_and_accumulate_reach_the_trainer(tiny_args):
+    seen = {}
+
+    class Spy(pl.Callback):
+        def setup(self, trainer, pl_module, stage):
+            seen.update(clip=trainer.gradient_clip_val, accumulate=trainer.accumulate_grad_batches)
+
+    results = train.main(["--model", "mlp", *tiny_args, "--grad-clip", "0.5", "--accumulate", "2"], callbacks=[Spy()])
+    assert seen == {"clip": 0.5, "accumulate": 2} and results["steps"] == 5
+
+
+def test_runtime_keys_are_where_and_how_a_run_ran():
+    assert {"data_dir", "output_dir", "logger", "devices", "eval_every"} <= RUNTIME_KEYS
+    assert not {"lr", "hidden", "seed", "max_steps", "batch_size"} & RUNTIME_KEYS
+
+
+def test_models_numpy_mlp_imports_no_torch():
+    code = "import sys, models.numpy_mlp; assert 'torch' not in sys.modules, 'torch was imported'"
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
