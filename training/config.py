@@ -35,6 +35,7 @@ RUN_DEFAULTS = dict(
     max_steps=1000, eval_every=100, log_every=10,
     grad_clip=None, accumulate=1,  # off: the course trains without either
     accelerator="auto", devices=1, num_nodes=1, precision="32-true", compile=False, checkpoint="auto",
+    matmul_precision="high",  # float32 matmuls on GPU tensor cores as TF32: ~10 bits of mantissa, several x faster
     output_dir=None, run_name=None, logger="wandb" if importlib.util.find_spec("wandb") else "csv",
     wandb_project="cifar10-lab", wandb_entity=None, group=None, tags=[], log_model=False,
 )
@@ -168,6 +169,8 @@ def build_parser(cls=Parser):
     g.add_argument("--devices", type=number(int, 0), help="devices per node (default 1)")
     g.add_argument("--num-nodes", type=number(int, 0))
     on_off(g, "--compile", "torch.compile the model")
+    g.add_argument("--matmul-precision", choices=["highest", "high", "medium"],
+                   help="float32 matmuls on a GPU: high (default) allows TF32, highest is exact fp32")
     g.add_argument("--output-dir", help="run folder (default: runs/RUN_NAME)")
     g.add_argument("--run-name")
     g.add_argument("--logger", choices=["csv", "wandb", "none"],

@@ -51,6 +51,8 @@ def train(cfg, callbacks=(), smoke=False):
     (one line each) before anything is written, and RunEnded for a diverged or interrupted run."""
     start = time.perf_counter()
     pl.seed_everything(cfg["seed"], workers=True, verbose=False)
+    if torch.cuda.is_available() and cfg["accelerator"] != "cpu":  # CPU numerics stay exact fp32
+        torch.set_float32_matmul_precision(cfg["matmul_precision"])
     folder = RunFolder(cfg["output_dir"])
     data = build_data(cfg)
     cls, kwargs = model_kwargs(cfg)
