@@ -23,13 +23,19 @@ flag() {
     echo "$value"
 }
 
-# stage_data ARGS...: copy CIFAR-10 from --data-dir to the node-local $TMPDIR (on every node of the
-# job) and print the --data-dir flag that points there. Prints nothing without $TMPDIR or data to copy.
+# stage_data ARGS...: with $TMPDIR set (node-local scratch) and CIFAR-10 under --data-dir, copy it to
+# $TMPDIR/cifar10-<job id> once per node of the job (slurm/staging.sh: one task per node copies, the
+# job's other steps start after it) and set DATA_FLAGS to the --data-dir flag that points there. The
+# copy is removed when the job ends: by the batch script on exit, and on a requeue, scancel or time
+# limit, when SLURM allows no new step, by a step on every node that waits for SLURM's SIGTERM.
+# Without $TMPDIR or data to copy, DATA_FLAGS stays empty and train.py reads --data-dir where it is.
+DATA_FLAGS=()
+STAGED=
+STAGE_HOLDER=
 stage_data() {
-    local src dest
+    local src
     src=$(flag data-dir data "$@")
     [ -n "${TMPDIR:-}" ] || return 0
-    dest=$TMPDIR/cifar10-$SLURM_JOB_ID
     if [ -d "$src/cifar-10-batches-py" ]; then
         src=$src/cifar-10-batches-py
     elif [ -f "$src/cifar-10-python.tar.gz" ]; then
@@ -37,8 +43,31 @@ stage_data() {
     else
         return 0  # nothing staged: train.py downloads into --data-dir
     fi
-    srun --ntasks="$SLURM_JOB_NUM_NODES" --ntasks-per-node=1 --gpus=0 mkdir -p "$dest" >&2
-    srun --ntasks="$SLURM_JOB_NUM_NODES" --ntasks-per-node=1 --gpus=0 cp -r "$src" "$dest/" >&2
-    echo "staged $src to $dest on $SLURM_JOB_NUM_NODES node(s)" >&2
-    echo "--data-dir $dest"
+    STAGED=$TMPDIR/cifar10-$SLURM_JOB_ID
+    trap unstage_data EXIT
+    per_node bash slurm/staging.sh copy "$src" "$STAGED" >&2
+    per_node bash slurm/staging.sh hold "$STAGED" >&2 &
+    STAGE_HOLDER=$!
+    echo "staged $src to $STAGED on $SLURM_JOB_NUM_NODES node(s)" >&2
+    DATA_FLAGS=(--data-dir "$STAGED")
+}
+
+# unstage_data: remove the staged copy on every node (the batch script's EXIT trap); the holder steps
+# see it gone and end. When the job is being requeued or cancelled SLURM refuses this new step, and
+# the holders, sent SIGTERM by SLURM, remove the copy instead.
+unstage_data() {
+    local status=$?
+    if per_node rm -rf "$STAGED" 2>/dev/null; then
+        echo "removed $STAGED on $SLURM_JOB_NUM_NODES node(s)" >&2
+    else
+        rm -rf "$STAGED"
+    fi
+    wait "$STAGE_HOLDER" 2>/dev/null || true
+    exit "$status"
+}
+
+# per_node ARGS...: srun with one task on each node of the job, no GPU, sharing the CPUs and
+# memory of the job's other steps (--overlap), so it can run beside training.
+per_node() {
+    srun --overlap --nodes="$SLURM_JOB_NUM_NODES" --ntasks="$SLURM_JOB_NUM_NODES" --ntasks-per-node=1 --gpus=0 "$@"
 }
