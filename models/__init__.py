@@ -57,3 +57,6 @@ def init_params(cls):
             if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
                 params[p.name] = p.default
     return {k: v for k, v in params.items() if k not in getattr(cls, "fixed_params", ())}
+
+
+def load_run(*args, **kwargs): from .loading import load_run; return load_run(*args, **kwargs)  # models/loading.py

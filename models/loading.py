@@ -1,0 +1,67 @@
+"""load_run: a trained run folder -> its model, ready to classify, and its config.
+
+    from models import load_run
+    model, cfg = load_run("runs/X", checkpoint="best")   # "best", "last" or a .ckpt path
+    logits = model(model.preprocess(images))              # images: uint8 (N, 3, 32, 32), RGB
+
+The class comes from the config's model name through the registry (models.MODELS), its settings
+from the config (the keys its __init__ accepts, models.init_params), its weights from the checkpoint:
+the state_dict, and whatever the class's on_load_checkpoint reads (the NumPy MLP keeps its arrays
+there). Lightning's load_from_checkpoint would rebuild from the checkpoint's saved hyperparameters
+instead, which include keys a class fixes itself (LayerNormMLP: batchnorm) and so fail. "best" is
+the checkpoint results.json's test_acc was measured on. Paths are taken inside the folder, so a moved
+or copied folder loads its own weights.
+
+`model.preprocess` maps uint8 pixels to what the model was trained on: (x - mean) / std with the
+run's normalisation (datamodules.cifar10.NORMALIZE). Its buffers are not persistent, so the model's
+state_dict stays the checkpoint's.
+"""
+import torch
+import torch.nn as nn
+
+
+class Preprocess(nn.Module):
+    """uint8 (N, 3, 32, 32) pixels -> float32 model inputs, (x - mean) / std per channel, in pixel units."""
+
+    def __init__(self, mean, std):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, x):
+        return (x.float() - self.mean) / self.std
+
+
+def load_run(run_dir, checkpoint="best", map_location="cpu"):
+    """(model in eval mode with `.preprocess`, config dict). RunFolderError (a one-line message) when
+    the folder is no run folder, names an unknown model, or has no such checkpoint or a broken one."""
+    from datamodules.cifar10 import NORMALIZE
+    from training.run_folder import RunFolder, RunFolderError
+
+    from . import MODELS, init_params
+
+    folder = RunFolder(run_dir)
+    cfg = folder.read_config()
+    name = cfg.get("model")
+    if name not in MODELS:
+        raise RunFolderError(f"{folder.config_path}: model {name!r} is none of {', '.join(MODELS)}")
+    if cfg.get("normalize") not in NORMALIZE:
+        raise RunFolderError(f"{folder.config_path}: normalize {cfg.get('normalize')!r} is none of {', '.join(NORMALIZE)}")
+    path = folder.checkpoint(checkpoint)
+    cls = MODELS[name].load()
+    try:
+        with torch.random.fork_rng(devices=[]):  # the random init is overwritten; leave the caller's RNG alone
+            model = cls(**{k: cfg[k] for k in init_params(cls) if k in cfg})
+    except (TypeError, ValueError) as e:  # a config the class rejects: edited by hand, or from another version
+        raise RunFolderError(f"{folder.config_path}: not valid {name} settings ({e})") from None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        model.on_load_checkpoint(state)  # the class's own extra state (the NumPy MLP's arrays)
+        model.load_state_dict(state["state_dict"])
+    except Exception as e:  # not a checkpoint, truncated, or weights of another shape: the path and the first line
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise RunFolderError(f"{path}: cannot load as a {name} checkpoint ({type(e).__name__}: {first})") from None
+    model.to(map_location)
+    model.preprocess = Preprocess(*NORMALIZE[cfg["normalize"]]).to(map_location)
+    model.checkpoint_path = path
+    return model.eval(), cfg

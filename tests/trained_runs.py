@@ -1,0 +1,20 @@
+"""Tiny finished run folders, trained once per test session and shared by the tests that read runs
+(loading, evaluate, predict, export). Treat them as read-only; copy one to change it."""
+import os
+
+import train
+
+MODELS = ("numpy_mlp", "mlp", "layernorm_mlp", "resnet")
+EXTRA_FLAGS = {"resnet": ["--tta", "2"]}  # the config's TTA is part of what evaluate and export must reproduce
+_made = {}
+
+
+def trained_run(model, cifar_dir, tmp_path_factory):
+    """The folder of a 5-step run of `model` on the fixture data (train.py's own path, CSV logger)."""
+    if model not in _made:
+        out = os.path.join(str(tmp_path_factory.mktemp(f"run-{model}")), "run")
+        train.main(["--model", model, "--data-dir", cifar_dir, "--output-dir", out, "--val-size", "50",
+                    "--max-steps", "5", "--eval-every", "5", "--batch-size", "16", "--eval-batch-size", "64",
+                    "--accelerator", "cpu", "--logger", "csv", *EXTRA_FLAGS.get(model, [])])
+        _made[model] = out
+    return _made[model]
