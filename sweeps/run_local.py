@@ -18,7 +18,6 @@ per index, so a requeued array task resumes its own run (checkpoints/last.ckpt, 
 Exit status: 0 when every run it started succeeded, else 1; 2 on a bad sweep file or option.
 """
 import argparse
-import itertools
 import os
 import shlex
 import subprocess
@@ -27,42 +26,24 @@ import time
 
 import yaml
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_COMMAND = ["${env}", "${interpreter}", "${program}", "${args}"]  # wandb's default
-
-
-class SweepError(Exception):
-    """A sweep file or selection this runner cannot use; main prints it as one line."""
+if __package__ in (None, ""):  # run as `python sweeps/run_local.py`
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from sweeps.sweep_file import ROOT, SweepError, expand, grid, params  # noqa: E402  (ROOT: for the tests)
+from sweeps import sweep_file  # noqa: E402
 
 
 def load(path):
-    with open(path) as f:
-        sweep = yaml.safe_load(f)
-    if not isinstance(sweep, dict) or "parameters" not in sweep or "program" not in sweep:
-        raise SweepError(f"{path}: not a sweep file (needs program and parameters)")
-    if sweep.get("method") != "grid":
-        raise SweepError(f"{path}: method is {sweep.get('method')!r}; the local runner expands grid sweeps only")
-    sweep.setdefault("name", os.path.splitext(os.path.basename(path))[0])
+    """The sweep file (sweeps/sweep_file.py reads and checks it); this runner expands grids only."""
+    sweep = sweep_file.load(path)
+    if sweep["method"] != "grid":
+        raise SweepError(f"{path}: method is {sweep['method']!r}; the local runner expands grid sweeps only "
+                         "(sweeps/search.py runs random and bayes)")
     return sweep
 
 
 def axes(sweep):
     """Parameter name -> list of its values (a fixed `value` is a one-value axis)."""
-    out = {}
-    for name, spec in sweep["parameters"].items():
-        if "values" in spec:
-            out[name] = list(spec["values"])
-        elif "value" in spec:
-            out[name] = [spec["value"]]
-        else:
-            raise SweepError(f"parameter {name!r} has no value(s); a grid needs them listed")
-    return out
-
-
-def grid(sweep):
-    """Every config of the grid: a list of {parameter: value}, index = position."""
-    ax = axes(sweep)
-    return [dict(zip(ax, combo)) for combo in itertools.product(*ax.values())]
+    return {p.name: list(p.values) for p in params(sweep)}
 
 
 def select(sweep, only):
@@ -84,25 +65,10 @@ def select(sweep, only):
 
 def command(sweep, index, out=None, extra=()):
     """The argv `wandb agent` would run for config `index`, plus the runner's folder flags and `extra`."""
-    from wandb.sdk.launch.sweeps.utils import create_sweep_command_args
-
-    params = grid(sweep)[index]
-    macros = create_sweep_command_args({"args": {k: {"value": v} for k, v in params.items()}})
     name = f"{sweep['name']}-{index:03d}"
     folder = os.path.join(out or os.path.join("runs", sweep["name"]), name)
-    argv = []
-    for chunk in sweep.get("command") or DEFAULT_COMMAND:
-        if chunk == "${env}":
-            continue  # the agent runs through /usr/bin/env; a direct call needs no such thing
-        elif chunk == "${interpreter}":
-            argv.append(sys.executable)
-        elif chunk == "${program}":
-            argv.append(os.path.join(ROOT, sweep["program"]))
-        elif chunk.startswith("${") and chunk[2:-1] in macros:
-            argv += macros[chunk[2:-1]]
-        else:
-            argv.append(chunk)
-    return argv + ["--output-dir", folder, "--run-name", name, "--group", sweep["name"], *extra]
+    return expand(sweep, grid(sweep)[index]) + ["--output-dir", folder, "--run-name", name,
+                                                "--group", sweep["name"], *extra]
 
 
 def main(argv=None):
