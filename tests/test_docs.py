@@ -151,9 +151,10 @@ def test_doc_command_runs(argv, docs_data, tmp_path, monkeypatch, request, capsy
     monkeypatch.chdir(ROOT)  # the docs' relative paths (configs/...) are from the repository root
     monkeypatch.setenv("WANDB_MODE", "disabled")
     environ = dict(os.environ)
-    # Appended, so they win over the doc's own values: fixture data, a scratch folder, one process.
-    extra = ["--smoke", "--data-dir", docs_data, "--output-dir", str(tmp_path / "run"),
-             "--accelerator", "cpu", "--devices", "1", "--num-nodes", "1", "--logger", "csv"]
+    # Appended, so they win over the doc's own values: fixture data, a scratch folder, one CPU process,
+    # and a small evaluation batch (smoke evaluates one batch: 1000 images through a ResNet cost seconds).
+    extra = ["--smoke", "--data-dir", docs_data, "--output-dir", str(tmp_path / "run"), "--accelerator", "cpu",
+             "--devices", "1", "--num-nodes", "1", "--logger", "csv", "--eval-batch-size", "100"]
     try:
         train.main([*argv, *extra])
     except SystemExit as e:
