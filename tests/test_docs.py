@@ -3,8 +3,8 @@
 Each command is taken from the markdown as a user would paste it (code blocks with their `\\` line
 continuations, and inline `code` in prose and tables), then run in-process through train.main with
 --smoke and the fixture data appended, so a renamed flag, a removed preset or a bad value in a doc
-fails here. Identical commands run once. Commands with a placeholder (RUN_DIR, <...>) are reported
-as skipped; `runs/X` stands for a run folder and gets a real one.
+fails here. Identical commands run once. `runs/X` and `RUN_DIR` stand for a run folder and get a real
+one; commands with another placeholder (<...>, ...) are reported as skipped.
 """
 import os
 import re
@@ -25,8 +25,8 @@ DOCS_TRAIN_PER_BATCH = 1100
 FENCE = re.compile(r"^\s*(```|~~~)")
 INLINE_CODE = re.compile(r"`([^`]+)`")
 SEPARATORS = {"&&", "||", ";", "|", "&"}
-PLACEHOLDER = re.compile(r"RUN_DIR|<[^>]*>|\.\.\.")
-RUN_X = re.compile(r"^runs/X(?=/|$)")  # "any run folder" in the docs: given a real one here
+PLACEHOLDER = re.compile(r"<[^>]*>|\.\.\.")
+RUN_X = re.compile(r"^(runs/X|RUN_DIR)(?=/|$)")  # "any run folder" in the docs: given a real one here
 LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
 OUTSIDE_PATHS = re.compile(r"/work/|\.\./shared|/tmp/")
 
@@ -131,11 +131,11 @@ def docs_data(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def a_run(docs_data, tmp_path_factory):
-    """A finished tiny run folder, for the docs' `runs/X`."""
+    """A finished tiny run folder, for the docs' `runs/X` and `RUN_DIR`."""
     import train
     folder = tmp_path_factory.mktemp("docs") / "X"
     train.main(["--model", "mlp", "--data-dir", docs_data, "--output-dir", str(folder), "--max-steps", "2",
-                "--eval-every", "2", "--accelerator", "cpu", "--logger", "csv"])
+                "--eval-every", "2", "--log-every", "1", "--accelerator", "cpu", "--logger", "csv"])
     return str(folder)
 
 
