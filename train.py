@@ -24,7 +24,6 @@ def main(argv=None, callbacks=()):
     if invocation.get("print_config"):
         print(yaml.safe_dump(cfg, sort_keys=False), end="")
         return cfg
-    console.quiet()
     from datamodules import CIFAR10DataError
     from training.run import RunEnded, UserError, train
     from training.run_folder import RunFolderError

@@ -50,6 +50,7 @@ def train(cfg, callbacks=(), smoke=False):
     val and one test batch, nothing written. Raises UserError, CIFAR10DataError or RunFolderError
     (one line each) before anything is written, and RunEnded for a diverged or interrupted run."""
     start = time.perf_counter()
+    console.quiet()
     pl.seed_everything(cfg["seed"], workers=True, verbose=False)
     if torch.cuda.is_available() and cfg["accelerator"] != "cpu":  # CPU numerics stay exact fp32
         torch.set_float32_matmul_precision(cfg["matmul_precision"])
