@@ -1,14 +1,14 @@
 """Lightning overhead: steps/s of what train.py runs against a plain PyTorch loop doing the same training.
 
-Ours is train.py's own path: its parser and config layering, `build_loggers`, `build_trainer` (with its
-checkpointing, validation, logging and callbacks) and `trainer.fit`, timed from parsing the flags to the
-end of fit. The baseline is the loop a user would write: the same LightningModule used as a plain
+Ours is train.py's own path (training/): its config layering (`resolve`), `build_loggers`, `build_trainer`
+(with its checkpointing, validation, logging and callbacks), the divergence guard `training.run.train` adds,
+and `trainer.fit`, timed from parsing the flags to the end of fit (`fit_like_train_py`). The baseline is the loop a user would write: the same LightningModule used as a plain
 nn.Module, its own optimizer (configure_optimizers), the same batches from the same data module, the same
 precision; forward, cross-entropy, backward, step, nothing else. Data loading is done once, before both.
 Steps/s = steps / seconds of the whole run, so fixed costs (starting the trainer) count as the user pays
 them; seconds of CPU on a CPU (see compare), of wall time on a GPU.
 
-    python -m bench.lightning_overhead --data-dir /work/data [--quick] [--ablate]
+    python -m bench.lightning_overhead --data-dir data [--quick] [--ablate]
 
 --ablate times train.py with one feature changed at a time, to show what the gap is made of.
 """
@@ -24,9 +24,12 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 
-import train
-from datamodules import CIFAR10DataModule
-from loggers import build_loggers, finish_loggers
+from training.callbacks import StopOnDivergence
+from training.config import model_kwargs, resolve
+from training.loggers import build_loggers, finish_loggers
+from training.run import build_data
+from training.run_folder import RunFolder
+from training.trainer import build_trainer
 
 from . import common
 
@@ -87,14 +90,14 @@ def quiet(terminal=False):
 
 
 def config(flags, data_dir, run_dir="unused"):
-    parser = train.build_parser()
-    return train.resolve_config(parser.parse_args(flags + ["--data-dir", data_dir, "--output-dir", run_dir]), parser)
+    """(cfg, model class, its init kwargs) for train.py's flags."""
+    cfg = resolve(flags + ["--data-dir", data_dir, "--output-dir", run_dir])[0]
+    return (cfg, *model_kwargs(cfg))
 
 
 def data_module(cfg):
     """Set up once and shared, so neither side's time includes reading the files."""
-    dm = CIFAR10DataModule(**{k: cfg[k] for k in train.DATA_KEYS})
-    dm.setup()
+    dm = build_data(cfg)
     if torch.cuda.is_available() and cfg["accelerator"] in ("auto", "gpu", "cuda"):
         dm.x, dm.y = dm.x.cuda(), dm.y.cuda()  # where the trainer would put them
     return dm
@@ -111,23 +114,33 @@ def with_step_logging(cls, step_logging):
     return Variant
 
 
+def fit_like_train_py(cfg, cls, kwargs, dm, run_dir, callbacks=()):
+    """What training.run.train does up to the end of fit (seed, model, loggers, Trainer with the divergence
+    guard and `callbacks`, torch.compile if asked, fit), on a data module already set up; no test."""
+    import torch
+
+    pl.seed_everything(cfg["seed"], workers=True, verbose=False)
+    model = cls(**kwargs)
+    folder = RunFolder(run_dir)
+    trainer = build_trainer(cfg, folder, build_loggers(cfg, folder), callbacks=[StopOnDivergence(cfg), *callbacks])
+    trainer.fit(torch.compile(model) if cfg["compile"] else model, datamodule=dm)
+    finish_loggers(trainer.loggers, {})
+    return trainer
+
+
 def train_py(flags, data_dir, dm, terminal=False, step_logging="every step"):
     """One train.py fit (no test): a function to time."""
     def fit():
         with tempfile.TemporaryDirectory() as run_dir, quiet(terminal):
-            cfg, cls, model_kwargs = config(flags, data_dir, run_dir)
+            cfg, cls, kwargs = config(flags, data_dir, run_dir)
             cls = cls if step_logging == "every step" else with_step_logging(cls, step_logging)
-            pl.seed_everything(cfg["seed"], verbose=False)
-            model = cls(**model_kwargs)
-            trainer = train.build_trainer(cfg, run_dir, build_loggers(cfg, run_dir))
-            trainer.fit(model, datamodule=dm)
-            finish_loggers(trainer.loggers, {})
+            fit_like_train_py(cfg, cls, kwargs, dm, run_dir)
     return fit
 
 
 def plain_loop(flags, data_dir, dm):
     """The same training as train_py, as a plain PyTorch loop: a function to time."""
-    cfg, cls, model_kwargs = config(flags, data_dir)
+    cfg, cls, kwargs = config(flags, data_dir)
     device = dm.x.device
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg["precision"].startswith("bf16"))
     if cfg["precision"] not in ("32-true", "32", "bf16-mixed"):
@@ -135,7 +148,7 @@ def plain_loop(flags, data_dir, dm):
 
     def fit():
         pl.seed_everything(cfg["seed"], verbose=False)
-        model = cls(**model_kwargs).to(device).train()
+        model = cls(**kwargs).to(device).train()
         opt = model.configure_optimizers()
         if not isinstance(opt, torch.optim.Optimizer):
             raise ValueError("the plain loop takes a constant learning rate only (a bare optimizer)")

@@ -1,6 +1,6 @@
 """Every benchmark, one table: the command behind the README's Benchmarks section.
 
-    python -m bench.run_all --data-dir /work/data     # the full table (under 10 minutes on a 2-core CPU)
+    python -m bench.run_all --data-dir data           # the full table (under 10 minutes on a 2-core CPU)
     python -m bench.run_all --data-dir DIR --quick    # tiny sizes: checks that everything runs
 
 Each module in MODULES that exists is imported and its rows(quick) collected (with data_dir, for the
@@ -15,7 +15,7 @@ import time
 
 from . import common
 
-MODULES = ["data_pipeline", "memory", "lightning_overhead", "numpy_mlp", "layernorm", "speed_gpu"]
+MODULES = ["data_pipeline", "memory", "lightning_overhead", "fast_step", "numpy_mlp", "layernorm"]
 
 
 def load(name):
