@@ -1,12 +1,14 @@
 """Catching host-device syncs in training steps: a callback that watches steps [first, last) of a fit.
 
-On a GPU it runs them under torch.cuda.set_sync_debug_mode("error"), so the first op that makes the host
-wait for the GPU raises. On the CPU nothing waits, so it records the ops that would: reading a tensor's
-value on the host (`.item()`, `int(t)`, `bool(t)`, `if t:`: aten::_local_scalar_dense) and ops whose
-output size depends on values (nonzero, masked_select, unique), with the Python line that called each.
+On a GPU it runs them under torch.cuda.set_sync_debug_mode("warn") and records every warning it gives: each
+op that made the host wait for the GPU (a value read on the host, a blocking copy, a size that depends on
+values), with the Python line that called it. On the CPU nothing waits, so it records the ops that would:
+reading a tensor's value on the host (`.item()`, `int(t)`, `bool(t)`, `if t:`: aten::_local_scalar_dense)
+and ops whose output size depends on values (nonzero, masked_select, unique), with the calling line.
 The window spans whole steps: the batch fetch, every hook, forward, backward and optimizer step.
 """
 import traceback
+import warnings
 
 import pytorch_lightning as pl
 import torch
@@ -31,11 +33,12 @@ class RecordSyncs(TorchDispatchMode):
 
 
 class SyncWatch(pl.Callback):
-    """Watch the global steps first .. last - 1; `found` lists the syncs seen (CPU) or raises (CUDA)."""
+    """Watch the global steps first .. last - 1; `found` lists (what, where) of each sync seen."""
 
     def __init__(self, first, last):
         self.first, self.last = first, last
         self.mode, self.found, self.watched = None, [], 0
+        self.caught = None  # CUDA: the warnings.catch_warnings in force and its list
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
         step = trainer.global_step
@@ -50,12 +53,15 @@ class SyncWatch(pl.Callback):
         self._stop()
 
     def on_exception(self, trainer, pl_module, exception):
-        self._stop()  # a sync raised: the rest of the process must not run in error mode
+        self._stop()  # the rest of the process must not run in sync debug mode
 
     def _start(self, device):
         if device.type == "cuda":
             torch.cuda.synchronize()
-            torch.cuda.set_sync_debug_mode("error")
+            catcher = warnings.catch_warnings(record=True)
+            self.caught = (catcher, catcher.__enter__())
+            warnings.simplefilter("always")  # every sync, not the first per line
+            torch.cuda.set_sync_debug_mode("warn")
             self.mode = "cuda"
         else:
             self.mode = RecordSyncs()
@@ -64,6 +70,10 @@ class SyncWatch(pl.Callback):
     def _stop(self):
         if self.mode == "cuda":
             torch.cuda.set_sync_debug_mode(0)
+            catcher, caught = self.caught
+            catcher.__exit__(None, None, None)
+            self.found += [(str(w.message).splitlines()[0], f"{w.filename}:{w.lineno}") for w in caught
+                           if "synchroniz" in str(w.message)]
         elif self.mode is not None:
             self.mode.__exit__(None, None, None)
             self.found += self.mode.found
