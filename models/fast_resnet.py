@@ -135,9 +135,9 @@ class Lookahead:
     @torch.no_grad()
     def update(self, module, decay):
         state = module.state_dict()
-        for k, ema in self.ema.items():
-            ema.lerp_(state[k], 1 - decay)
-            state[k].copy_(ema)
+        emas, live = list(self.ema.values()), [state[k] for k in self.ema]
+        torch._foreach_lerp_(emas, live, 1 - decay)  # one kernel for all tensors on a GPU, not one each
+        torch._foreach_copy_(live, emas)
 
     def decay(self, step, total):
         return HYP["lookahead_decay"] * (step / total) ** HYP["lookahead_pow"]
