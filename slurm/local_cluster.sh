@@ -66,6 +66,8 @@ SchedulerParameters=sched_interval=2
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 ReturnToService=2
+# Jobs run at the nice value sbatch/srun had (nice sbatch ...): this machine may be shared.
+PropagatePrioProcess=1
 SlurmdParameters=config_overrides
 KillWait=10
 MinJobAge=300
