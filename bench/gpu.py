@@ -326,8 +326,11 @@ class Part:
         argv = ["--data-dir", self.args.data_dir, "--output-dir", out, "--logger", "csv", *flags]
         if self.quick:
             argv += QUICK_FLAGS
-        with contextlib.redirect_stdout(io.StringIO()):
-            results = train.main(argv)
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                results = train.main(argv)
+        except SystemExit as e:  # train.py's one-line refusal, or a run that ended early: this run failed
+            raise RuntimeError(f"train.py {' '.join(flags)}: exit {e.code}") from None
         if results.get("status") != "completed":
             raise RuntimeError(f"train.py {' '.join(flags)}: {results.get('status')} ({results.get('reason')})")
         return results
