@@ -8,6 +8,9 @@ cd "${SLURM_SUBMIT_DIR:-.}"
 # module load 2023
 # module load Python/3.11.3-GCCcore-12.3.0
 if [ -f .venv/bin/activate ]; then source .venv/bin/activate; fi
+# Since SLURM 22.05 srun no longer takes --cpus-per-task from sbatch: without this a rank may be bound
+# to one core whatever the job asked for (--cpus-per-task=18 on Snellius' gpu_a100).
+if [ -n "${SLURM_CPUS_PER_TASK:-}" ]; then export SRUN_CPUS_PER_TASK=$SLURM_CPUS_PER_TASK; fi
 
 # flag NAME DEFAULT ARGS...: the value of --NAME in ARGS (the last one, as for train.py), else DEFAULT.
 flag() {

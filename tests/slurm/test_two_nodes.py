@@ -15,7 +15,8 @@ from tests.slurm.cluster import jobs, read, results, sbatch, staged_left, tiny, 
 from tests.slurm.rank_weights import weights_digest
 from training.run_folder import RunFolder
 
-NODES_2 = ["--nodes=2", "--ntasks-per-node=1", "--gpus-per-node=1"]
+# --cpus-per-task as on a real cluster: slurm/common.sh hands it on to srun (SRUN_CPUS_PER_TASK)
+NODES_2 = ["--nodes=2", "--ntasks-per-node=1", "--gpus-per-node=1", "--cpus-per-task=1"]
 DDP_2 = [*NODES_2, "slurm/ddp.sbatch", "--devices", "1", "--num-nodes", "2"]
 STEPS, EVAL_EVERY = 300, 25  # long enough that a signal sent at the first validation lands mid-run
 
