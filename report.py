@@ -2,57 +2,85 @@
 
     python report.py runs/table1                      # -> runs/table1/report/{report.md,loss.png,accuracy.png}
     python report.py runs/activation --out figs       # seeds of one config -> mean +- std
+    python report.py runs/mlp_random                  # a search's study folder: also its best trial and
+                                                      # the parameter importances
 
-It reads run folders only (any folder below the given one holding results.json): config.yaml,
+It reads run folders only (every folder below the given one holding a config.yaml): config.yaml,
 metrics.csv and results.json. Runs whose configs differ in nothing but the seed (and where/how they
 ran) form one row and one curve, mean +- std over the seeds. Rows keep folder-name order; the first
 row is the baseline, and each row's "change" column lists how its config differs from it.
+Runs that did not complete (results.json's status is not `completed`, or there is no results.json)
+are listed in their own section with the reason, never as rows; so are a search's pruned trials.
 """
 import argparse
 import csv
-import json
 import os
 import statistics
 import sys
+import textwrap
 
 import numpy as np
-import yaml
 
-# Config keys that say where or how a run ran, not what it trained: they never split or label rows.
-RUN_ONLY = {"seed", "run_name", "output_dir", "data_dir", "logger", "wandb_project", "wandb_entity", "group",
-            "tags", "log_model", "accelerator", "devices", "num_nodes", "eval_batch_size", "eval_every",
-            "log_every", "compile", "preset"}
-SMOOTH = 25  # train curves are per batch: a moving mean over this many logged points
+from training.config import RUNTIME_KEYS
+from training.run_folder import RunFolder, RunFolderError
+
+# What never splits or labels rows: where/how a run ran (training.config), and the seed, over which
+# rows pool (mean +- std), and the preset's name (its values are in the config already).
+POOLED = RUNTIME_KEYS | {"seed", "preset"}
+SMOOTH = 25        # train curves are per batch: a moving mean over this many logged points
+LABEL_WIDTH = 44   # legend labels wrap at this many characters ...
+LABEL_LINES = 2    # ... onto at most this many lines; a longer change is labelled by the run folder's name
+SKIP_START = 0.1   # the loss axis ends above the curves after their first 10% of steps ...
+DWARF = 1.5        # ... when their first steps reach 1.5x higher than that: early spikes are clipped
 
 
-def load_run(folder):
-    with open(os.path.join(folder, "config.yaml")) as f:
-        config = yaml.safe_load(f)
-    with open(os.path.join(folder, "results.json")) as f:
-        results = json.load(f)
-    series = {}  # metric -> (steps, values)
-    with open(os.path.join(folder, "metrics.csv")) as f:
+def read_series(path):
+    """metric -> (steps, values) from a metrics.csv; {} when there is none yet."""
+    series = {}
+    if not os.path.isfile(path):
+        return series
+    with open(path) as f:
         for row in csv.DictReader(f):
             for key, value in row.items():
                 if key not in ("step", "epoch") and value not in ("", None):
                     series.setdefault(key, ([], []))
                     series[key][0].append(int(row["step"]))
                     series[key][1].append(float(value))
-    return dict(folder=folder, config=config, results=results, series=series)
+    return series
+
+
+def load_run(path):
+    """A run folder as a dict: folder, config, results (None when missing), series, and `why` it did not
+    complete (None when it did)."""
+    folder = RunFolder(path)
+    run = dict(folder=path, config=None, results=None, series={}, why=None)
+    try:
+        run["config"] = folder.read_config()
+        run["results"] = folder.read_results()
+    except RunFolderError as e:
+        run["why"] = str(e)
+        return run
+    run["series"] = read_series(folder.metrics_path)
+    results = run["results"]
+    if results is None:
+        run["why"] = "no results.json: still running, or stopped before writing it (killed, crashed)"
+    elif results.get("status", "completed") != "completed":
+        run["why"] = f"{results['status']}: {results.get('reason') or 'no reason given'}"
+    return run
 
 
 def find_runs(root):
-    folders = sorted(d for d, _, files in os.walk(root) if "results.json" in files and "config.yaml" in files)
+    folders = sorted(d for d, _, files in os.walk(root) if RunFolder(d).has_config())
     if not folders:
-        raise FileNotFoundError(f"no run folders (with results.json and config.yaml) under {root}")
+        raise FileNotFoundError(f"no run folders (with a config.yaml) under {root}")
     return [load_run(d) for d in folders]
 
 
 def group_runs(runs):
-    """[(config without run-only keys, [runs])] in order of first appearance."""
+    """[(config without pooled keys, [runs])] in order of first appearance."""
     groups = []
     for run in runs:
-        key = {k: v for k, v in run["config"].items() if k not in RUN_ONLY}
+        key = {k: v for k, v in run["config"].items() if k not in POOLED}
         for cfg, members in groups:
             if cfg == key:
                 members.append(run)
@@ -63,7 +91,9 @@ def group_runs(runs):
 
 
 def show(value):
-    return "[" + ",".join(map(str, value)) + "]" if isinstance(value, list) else str(value)
+    if isinstance(value, list):
+        return "[" + ",".join(map(show, value)) + "]"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def change(cfg, base):
@@ -82,13 +112,36 @@ def mean_std(values):
 
 def table(groups):
     base = groups[0][0]
-    lines = ["| # | change from the first row | runs | test acc | best val acc | steps | params | train time (s) |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| # | change from the first row | runs | test acc | best val acc | steps | params | train time (s) | folder |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for i, (cfg, members) in enumerate(groups, 1):
         res = [m["results"] for m in members]
         lines.append(f"| {i} | {change(cfg, base)} | {len(members)} | {mean_std([r['test_acc'] for r in res])} | "
                      f"{mean_std([r.get('best_val_acc') for r in res])} | {res[0]['steps']} | {res[0]['params']:,} | "
-                     f"{statistics.mean(r['train_seconds'] for r in res):.0f} |")
+                     f"{statistics.mean(r.get('fit_seconds') or r['wall_seconds'] for r in res):.0f} | "
+                     f"{', '.join(os.path.basename(m['folder']) for m in members)} |")
+    return "\n".join(lines)
+
+
+def incomplete_table(runs, root):
+    lines = ["| run | steps | why |", "|---|---|---|"]
+    for run in runs:
+        steps = (run["results"] or {}).get("steps")
+        if steps is None:  # no results.json: the last training step metrics.csv logged (its steps count from 0)
+            steps = max((s[-1] + 1 for k, (s, _) in run["series"].items() if k.startswith(("train/", "val/"))),
+                        default="-")
+        lines.append(f"| {os.path.relpath(run['folder'], root)} | {steps} | {run['why'].replace('|', '/')} |")
+    return "\n".join(lines)
+
+
+def label(i, cfg, base, members):
+    """A legend entry: the row number and its change, wrapped; the run folder's name when that is long."""
+    text = change(cfg, base)
+    lines = textwrap.wrap(f"{i}: {text}", LABEL_WIDTH, subsequent_indent="    ")
+    if len(lines) > LABEL_LINES:
+        lines = [f"{i}: {os.path.basename(members[0]['folder'])} (row {i} of the table)"]
+    if len(members) > 1:
+        lines.append(f"    mean ± std of {len(members)} seeds")
     return "\n".join(lines)
 
 
@@ -98,6 +151,8 @@ def curve(members, metric, smooth):
     if not series:
         return None
     steps = sorted(set.intersection(*(set(s) for s, _ in series)))
+    if not steps:
+        return None
     values = np.array([[dict(zip(*s))[t] for t in steps] for s in series])
     if smooth:  # trailing moving mean; the first points average what there is so far
         sums = np.cumsum(values, axis=1)
@@ -106,31 +161,48 @@ def curve(members, metric, smooth):
     return np.array(steps), values.mean(0), values.std(0)
 
 
+def clip_top(curves, marks):
+    """The loss axis's top: above every curve after its first SKIP_START of steps and every test mark, so
+    the first steps' loss (often many times the rest) does not squash the curves. None: nothing to clip."""
+    later = [m[int(len(m) * SKIP_START):] for _, m in curves if len(m)]
+    if not later:
+        return None
+    top = max(max(float(v.max()) for v in later), max(marks, default=-np.inf))
+    highest = max(float(m.max()) for _, m in curves if len(m))
+    return top * 1.05 if highest > top * DWARF else None
+
+
 def plot(groups, kind, path):
     """Train and validation panels, one colour (and dash) per row, a test star at each row's last step.
-    Rows of very different lengths (1400 and 10000 steps) get a log step axis, so the short ones show."""
+    Rows of very different lengths (1400 and 10000 steps) get a log step axis, so the short ones show.
+    The legend sits right of the panels, and the figure grows to hold it."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(13, 5.2 + 0.22 * ((len(groups) + 1) // 2)), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5.2), sharey=True)
     colours, dashes = plt.get_cmap("tab10"), ("-", "--", ":")
     base = groups[0][0]
     lengths = [members[0]["results"]["steps"] for _, members in groups]
+    drawn, marks = [], []
     for i, (cfg, members) in enumerate(groups):
         style = dict(color=colours(i % 10), ls=dashes[i // 10 % 3], lw=1.5)
-        label = f"{i + 1}: {change(cfg, base)}" + (f" (mean ± std of {len(members)})" if len(members) > 1 else "")
+        named = False  # the row's first curve carries its legend label
         for ax, split in zip(axes, ("train", "val")):
             got = curve(members, f"{split}/{kind}", SMOOTH if split == "train" else 0)
             if got is None:
                 continue
             steps, mean, std = got
-            ax.plot(steps + 1, mean, label=label if split == "train" else None, **style)
+            ax.plot(steps + 1, mean, label=None if named else label(i + 1, cfg, base, members), **style)
+            named = True
+            drawn.append((steps, mean))
             if len(members) > 1:
                 ax.fill_between(steps + 1, mean - std, mean + std, color=style["color"], alpha=0.2, lw=0)
-        test = np.mean([m["results"][f"test_{kind}"] for m in members])
-        axes[1].plot(lengths[i], test, "*", color=style["color"], ms=12, mec="black", mew=0.6)
+        tests = [m["results"].get(f"test_{kind}") for m in members]
+        if all(t is not None for t in tests):
+            marks.append(float(np.mean(tests)))
+            axes[1].plot(lengths[i], marks[-1], "*", color=style["color"], ms=12, mec="black", mew=0.6)
     name = {"loss": "cross-entropy loss", "acc": "accuracy"}[kind]
     axes[0].set_title(f"train (moving mean of {SMOOTH} logged steps)")
     axes[1].set_title("validation (★ = the run's test result, drawn at its last step)")
@@ -139,32 +211,99 @@ def plot(groups, kind, path):
         if max(lengths) >= 4 * min(lengths):
             ax.set_xscale("log")
         ax.grid(alpha=0.3, which="both")
-    axes[0].set_ylabel(name)
+    top = clip_top(drawn, marks) if kind == "loss" else None
+    if top is not None:
+        axes[0].set_ylim(top=top)
+    axes[0].set_ylabel(name + (" (axis clipped: the first steps run off its top)" if top is not None else ""))
     fig.suptitle(name)
-    fig.legend(loc="lower center", ncol=2, fontsize=8.5, frameon=False)
-    fig.tight_layout(rect=(0, 0.03 + 0.03 * ((len(groups) + 1) // 2), 1, 1))
-    fig.savefig(path, dpi=110)
+    fig.legend(loc="upper left", bbox_to_anchor=(1.0, 0.93), fontsize=8.5, frameon=False, labelspacing=0.8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, bbox_inches="tight")  # tight: the legend outside the axes is never cut off
     plt.close(fig)
+
+
+def study_section(root):
+    """The search's summary when root is a study folder (sweeps/search.py's journal in it), else None;
+    and {run folder: why} for its trials that are not complete."""
+    from sweeps import study as studies
+
+    journal = os.path.join(root, studies.STUDY_FILE)
+    if not os.path.isfile(journal):
+        return None, {}
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = studies.load(journal)
+    trials = study.get_trials(deepcopy=False)
+    notes = {}  # run folder -> why it is not a row, as the study knows it (pruned, running, failed)
+    for t in trials:  # in trial order: a retry (a later trial in the same folder) wins
+        if "run_dir" not in t.user_attrs:
+            continue
+        folder = os.path.normpath(os.path.join(root, t.user_attrs["run_dir"]))
+        if t.state == optuna.trial.TrialState.COMPLETE:
+            notes.pop(folder, None)
+            continue
+        why = {"PRUNED": f"{t.user_attrs.get('status')}: not in the search's top at that validation",
+               "RUNNING": f"trial {t.number} is running (worker {(t.user_attrs.get('worker') or {}).get('id')})",
+               "WAITING": f"trial {t.number} waits for a worker to continue it",
+               "FAIL": f"trial {t.number} failed: {t.user_attrs.get('status')}: {t.user_attrs.get('reason')}"}
+        notes[folder] = why[t.state.name]
+    states = [t.state.name.lower() for t in trials]
+    lines = [f"## Search: study {study.study_name}", "",
+             f"{len(trials)} trials: " + ", ".join(f"{states.count(s)} {s}" for s in sorted(set(states))) + "."]
+    done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if done:
+        best = study.best_trial
+        metric = study.user_attrs["sweep"]["metric"]
+        lines += ["", f"Best trial: {best.number} ({best.user_attrs.get('run_dir')}), {metric['name']} "
+                      f"{best.value:.4f} ({metric['goal']}).", "", "| parameter | value |", "|---|---|"]
+        lines += [f"| {k} | {show(v)} |" for k, v in best.params.items()]
+    try:
+        importances = optuna.importance.get_param_importances(study)
+    except (ValueError, RuntimeError) as e:
+        lines += ["", f"Parameter importances: not computable ({str(e).splitlines()[0]})."]
+    else:
+        lines += ["", f"Parameter importances (Optuna's fANOVA over the {len(done)} completed trials; they sum "
+                      "to 1):", "", "| parameter | importance |", "|---|---|"]
+        lines += [f"| {k} | {v:.3f} |" for k, v in importances.items()]
+    return "\n".join(lines), notes
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("runs", help="folder holding run folders (searched recursively)")
+    p.add_argument("runs", help="folder holding run folders (searched recursively), or a search's study folder")
     p.add_argument("--out", help="where report.md and the PNGs go (default RUNS/report)")
     args = p.parse_args(argv)
     try:
-        groups = group_runs(find_runs(args.runs))
-    except (OSError, ValueError, KeyError, yaml.YAMLError) as e:
+        runs = find_runs(args.runs)
+        search, notes = study_section(args.runs)
+    except (OSError, ValueError, KeyError) as e:
         sys.exit(f"error: {e}")
+    for run in runs:  # the study knows more: pruned (results.json says completed), running, retried
+        run["why"] = notes.get(os.path.normpath(run["folder"]), run["why"])
+    done, stopped = [r for r in runs if r["why"] is None], [r for r in runs if r["why"] is not None]
     out = args.out or os.path.join(args.runs, "report")
     os.makedirs(out, exist_ok=True)
-    text = table(groups)
+    parts = [f"Runs under {args.runs}"]
+    if done:
+        groups = group_runs(done)
+        text = table(groups)
+        parts += [text, "![loss](loss.png)", "![accuracy](accuracy.png)"]
+        plot(groups, "loss", os.path.join(out, "loss.png"))
+        plot(groups, "acc", os.path.join(out, "accuracy.png"))
+    else:
+        text = "No run completed."
+        parts.append(text)
+    if stopped:
+        parts += ["## Runs that did not complete", incomplete_table(stopped, args.runs)]
+    if search:
+        parts.append(search)
     with open(os.path.join(out, "report.md"), "w") as f:
-        f.write(f"Runs under {args.runs}\n\n{text}\n\n![loss](loss.png)\n\n![accuracy](accuracy.png)\n")
-    plot(groups, "loss", os.path.join(out, "loss.png"))
-    plot(groups, "acc", os.path.join(out, "accuracy.png"))
+        f.write("\n\n".join(parts) + "\n")
     print(text)
-    print(f"wrote {out}/report.md, loss.png, accuracy.png")
+    if stopped:
+        print(f"{len(stopped)} runs did not complete: see report.md")
+    print(f"wrote {out}/report.md" + (", loss.png, accuracy.png" if done else ""))
     return out
 
 

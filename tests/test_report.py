@@ -1,10 +1,14 @@
-"""report.py: run folders on fixture data -> a markdown table (seeds pooled) and loss/accuracy PNGs."""
+"""report.py: run folders on fixture data -> a markdown table (seeds pooled), loss/accuracy PNGs, the runs that did
+not complete apart, and a search's best trial and parameter importances."""
 import os
 
+import numpy as np
 import pytest
+import yaml
 
 import report
 import train
+from training import run_folder
 
 
 @pytest.fixture(scope="module")
@@ -40,3 +44,71 @@ def test_mean_and_std_over_seeds():
 def test_report_on_an_empty_folder_is_one_line(tmp_path):
     with pytest.raises(SystemExit, match="no run folders"):
         report.main([str(tmp_path)])
+
+
+def tiny_run(cifar_dir, folder, *more):
+    """A run on the fixture data; returns its exit status (a diverged run exits non-zero)."""
+    try:
+        train.main(["--data-dir", cifar_dir, "--output-dir", str(folder), "--val-size", "50", "--max-steps", "6",
+                    "--eval-every", "3", "--batch-size", "16", "--eval-batch-size", "64", "--accelerator", "cpu",
+                    "--logger", "csv", "--hidden", "8", *more])
+    except SystemExit as e:
+        return e.code
+    return 0
+
+
+def test_runs_that_did_not_complete_are_listed_apart_with_the_reason(cifar_dir, tmp_path):
+    assert tiny_run(cifar_dir, tmp_path / "a-ok") == 0
+    assert tiny_run(cifar_dir, tmp_path / "b-diverged", "--lr", "1e6") != 0
+    assert tiny_run(cifar_dir, tmp_path / "c-killed") == 0
+    os.remove(tmp_path / "c-killed" / run_folder.RESULTS)  # as a run killed before its end leaves it
+    out = report.main([str(tmp_path)])
+    text = open(os.path.join(out, "report.md")).read()
+    rows = [line for line in text.splitlines() if line.startswith("| ") and line[2].isdigit()]
+    assert len(rows) == 1 and "(baseline)" in rows[0]
+    apart = text.split("## Runs that did not complete", 1)[1]
+    assert "| b-diverged |" in apart and "diverged: " in apart
+    assert "| c-killed | 6 | no results.json" in apart
+
+
+def test_long_changes_get_short_legend_labels():
+    base = dict(lr=0.1, hidden=[8])
+    short = report.label(2, dict(lr=0.2, hidden=[8]), base, [dict(folder="runs/x/trial-001")])
+    assert short == "2: lr=0.2"
+    long_cfg = dict(lr=0.123456789, hidden=[1024, 1024, 1024], dropout=0.3333333, weight_decay=0.0123456,
+                    batch_size=256, optimizer="adamw", schedule="cosine")
+    text = report.label(3, long_cfg, base, [dict(folder="runs/x/trial-002")])
+    assert text == "3: trial-002 (row 3 of the table)"
+    wrapped = report.label(4, dict(lr=0.123456789, hidden=[1024, 1024]), base, [dict(folder="f")] * 2)
+    assert all(len(line) <= report.LABEL_WIDTH for line in wrapped.splitlines()) and "0.1235" in wrapped
+    assert wrapped.splitlines()[-1].strip() == "mean ± std of 2 seeds"
+
+
+def test_the_loss_axis_is_clipped_when_the_first_steps_dwarf_the_rest():
+    steps = np.arange(100)
+    spike = np.r_[[50.0, 20.0, 8.0], np.linspace(2.0, 1.0, 97)]
+    top = report.clip_top([(steps, spike)], marks=[1.1])
+    assert top == pytest.approx(spike[10:].max() * 1.05)  # the curve after its first 10%, not the 50 at step 0
+    assert report.clip_top([(steps, np.linspace(2.3, 1.0, 100))], marks=[1.1]) is None  # nothing to clip
+
+
+def test_a_study_folder_gets_its_best_trial_and_importances(cifar_dir, tmp_path):
+    """A search on the fixture data: lr 1e-9 learns nothing, so the third trial is pruned behind the second."""
+    from sweeps import search
+
+    sweep = dict(program="train.py", method="grid", metric=dict(name="val/acc", goal="maximize"),
+                 early_terminate=dict(type="hyperband", min_iter=1, eta=2),
+                 parameters={"model": {"value": "mlp"}, "optimizer": {"value": "adam"}, "batchnorm": {"value": True},
+                             "hidden": {"values": [[8], [16]]}, "lr": {"values": [1e-9, 0.01]}},
+                 command=["${env}", "${interpreter}", "${program}", "${args_no_boolean_flags}"])
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(sweep))
+    study = tmp_path / "study"
+    assert search.main([str(tmp_path / "s.yaml"), "--study", str(study / "study.log"), "--", "--data-dir", cifar_dir,
+                        "--val-size", "50", "--max-steps", "20", "--eval-every", "10", "--batch-size", "16",
+                        "--eval-batch-size", "64", "--accelerator", "cpu", "--logger", "csv"]) == 0
+    text = open(os.path.join(report.main([str(study)]), "report.md")).read()
+    apart, search_part = text.split("## Runs that did not complete", 1)[1].split("## Search: study study", 1)
+    assert "| trial-002 | 10 | pruned at step 10 (val/acc " in apart  # a row only where it completed
+    assert "4 trials: " in search_part and " pruned." in search_part and "Best trial: 1 (trial-001)" in search_part
+    importances = search_part.split("Parameter importances", 1)[1]
+    assert "| hidden | " in importances and "| lr | " in importances
