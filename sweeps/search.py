@@ -102,7 +102,8 @@ def run_trial(claimed, sweep, study_dir, extra):
     trial = claimed.trial
     values = studies.suggest(trial, sweep)
     key, watched, _ = studies.metric(sweep)
-    shown = " ".join(f"{k}={v}" for k, v in values.items() if k in trial.params)
+    shown = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items()
+                     if k in trial.params)
     print(f"trial {trial.number} -> {os.path.join(study_dir, claimed.run_dir)}"
           f"{' (resumed)' if claimed.resumed else ''}: {shown}", flush=True)
     try:
@@ -133,7 +134,8 @@ def run_trial(claimed, sweep, study_dir, extra):
         return None
     value = results.get(key)
     if pruning.pruned_at is not None:
-        state, status = TrialState.PRUNED, f"pruned at step {pruning.pruned_at}"
+        state = TrialState.PRUNED
+        status = f"pruned at step {pruning.pruned_at} ({watched} {pruning.value:.4f} at validation {pruning.iteration})"
     elif value is None or not math.isfinite(value):
         state, status = TrialState.FAIL, f"no finite {key} in results.json"
     else:

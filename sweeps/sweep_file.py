@@ -15,7 +15,7 @@
 
 `wandb sweep` reads the same files. Everything here is checked before anything runs: a parameter
 must be a train.py flag, every value it can take must pass that flag's own type and choices
-(training/config.py), ranges need min <= max; SweepError carries the one line to print.
+(training/config.py), ranges need min < max; SweepError carries the one line to print.
 """
 import itertools
 import math
@@ -139,8 +139,8 @@ def parse_param(path, name, spec):
     for key, v in (("min", low), ("max", high), ("q", spec.get("q", 1))):
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
             raise SweepError(f"{where}: {key} must be a finite number, got {v!r}")
-    if low > high:
-        raise SweepError(f"{where}: min {low} is greater than max {high}")
+    if low >= high:  # W&B's own check (wandb sweep) refuses min == max too
+        raise SweepError(f"{where}: min {low} is not less than max {high}")
     if dist is None:  # W&B infers the distribution from the bounds' types
         dist = "int_uniform" if isinstance(low, int) and isinstance(high, int) else "uniform"
     if dist == "int_uniform" and not (isinstance(low, int) and isinstance(high, int)):

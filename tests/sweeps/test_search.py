@@ -68,7 +68,7 @@ def kill_after_first_checkpoint(proc, folder, timeout=120):
     (dict(method="hyperopt"), "method is 'hyperopt'; use one of grid, random, bayes"),
     (dict(parameters={"widht": {"values": [1, 2]}}), "parameter 'widht' is not a train.py flag"),
     (dict(parameters={"lr": {"distribution": "log_uniform_values", "min": 0.1, "max": 0.01}}),
-     "parameter 'lr': min 0.1 is greater than max 0.01"),
+     "parameter 'lr': min 0.1 is not less than max 0.01"),
     (dict(parameters={"activation": {"values": ["relu", "gelu"]}}), "parameter 'activation': "),
     (dict(early_terminate={"type": "median"}), "early_terminate must be {type: hyperband"),
 ])
