@@ -172,7 +172,7 @@ def main(argv=None):
     print(f"worker {me}: study {study.study_name} ({journal}), {study.user_attrs['trials']} trials", flush=True)
     ran, waiting = 0, False
     while True:
-        claimed = studies.claim(study, storage, me)
+        claimed = studies.claim(study, storage, me, study_dir)
         if claimed is None:
             running = studies.others_running(study)
             if not running:

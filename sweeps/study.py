@@ -108,12 +108,21 @@ def suggest(trial, sweep):
     return out
 
 
+def storage_of(journal):
+    return JournalStorage(JournalFileBackend(journal, lock_obj=JournalFileSymlinkLock(journal, LOCK_GRACE_S)))
+
+
+def load(journal):
+    """The study in a journal file, to read (report.py)."""
+    return optuna.load_study(study_name=None, storage=storage_of(journal))
+
+
 def open_study(journal, sweep, n_trials, grace=GRACE_S):
     """The study in `journal`, created with its N waiting trials by whichever worker comes first.
     Later workers check that it is the same sweep; --trials and --grace are the creator's."""
     folder = os.path.dirname(os.path.abspath(journal))
     os.makedirs(folder, exist_ok=True)
-    storage = JournalStorage(JournalFileBackend(journal, lock_obj=JournalFileSymlinkLock(journal, LOCK_GRACE_S)))
+    storage = storage_of(journal)
     name = os.path.basename(folder)
     _, _, direction = metric(sweep)
     spec = {k: sweep.get(k) for k in ("method", "metric", "parameters", "early_terminate")}
@@ -206,17 +215,33 @@ def hand_back(study, storage, number, status, reason):
     return True
 
 
-def fail_stale(study, storage, now=None):
-    """Hand back every RUNNING trial whose heartbeat is older than the study's grace period.
-    Returns the numbers of the trials this worker handed back."""
+def in_use(folder):
+    """Whether a live process holds the run folder's lock (training/lock.py; the kernel drops it when the
+    process dies): then its worker is alive, however late its heartbeat."""
+    from training.lock import RunLock
+    from training.run_folder import RunFolder, RunFolderError
+
+    if not RunFolder(folder).has_config():  # no run started there, so no lock to hold (and none to create)
+        return False
+    try:
+        RunLock(RunFolder(folder)).release()
+    except RunFolderError:
+        return True
+    return False
+
+
+def fail_stale(study, storage, study_dir, now=None):
+    """Hand back every RUNNING trial whose heartbeat is older than the study's grace period and whose run
+    folder no live process holds. Returns the numbers of the trials this worker handed back."""
     now = now or time.time()
     grace = study.user_attrs.get("grace", GRACE_S)
     failed = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         beat = t.user_attrs.get("heartbeat") or t.datetime_start.timestamp()
-        if now - beat > grace and hand_back(study, storage, t.number, "worker lost",
-                                            f"no heartbeat for {now - beat:.0f} s from worker "
-                                            f"{(t.user_attrs.get('worker') or {}).get('id')}; retried"):
+        if now - beat <= grace or in_use(os.path.join(study_dir, t.user_attrs.get("run_dir", ""))):
+            continue
+        who = (t.user_attrs.get("worker") or {}).get("id")
+        if hand_back(study, storage, t.number, "worker lost", f"no heartbeat for {now - beat:.0f} s from worker {who}; retried"):
             failed.append(t.number)
     return failed
 
@@ -226,13 +251,13 @@ def others_running(study):
     return study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
 
 
-def claim(study, storage, me):
+def claim(study, storage, me, study_dir):
     """The next trial for worker `me`, or None when the study has none left to run:
     its own RUNNING trial (a requeued SLURM task), else a waiting one (a retry or a fresh slot)."""
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         if t.user_attrs.get("worker") == {"id": me, "trial": t.number}:
             return Claimed(study, storage, _trial_id(study, storage, t.number), me, True)
-    fail_stale(study, storage)
+    fail_stale(study, storage, study_dir)
     for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
         tid = _trial_id(study, storage, t.number)
         try:

@@ -15,6 +15,7 @@ from optuna.storages.journal import JournalFileBackend, JournalStorage
 from optuna.trial import TrialState
 
 from sweeps import search, sweep_file
+from sweeps import study as studies
 from training import run_folder
 
 SEARCH = os.path.join(sweep_file.ROOT, "sweeps", "search.py")
@@ -156,3 +157,23 @@ def test_a_requeued_task_resumes_its_own_trial(tmp_path, cifar_dir, capsys, monk
     (only,) = trials(journal)  # the same trial, continued in place: no retry
     assert only.state == TrialState.COMPLETE and only.user_attrs["worker"] == {"id": "77_3", "trial": 0}
     assert "trial 0 -> " in (out := capsys.readouterr().out) and "(resumed)" in out and "continuing from" in out
+
+
+def test_a_late_heartbeat_is_not_taken_over_while_the_run_folder_is_locked(tmp_path):
+    """A live worker can miss its heartbeats (a stalled filesystem); its run's lock says it is alive."""
+    from training.lock import RunLock
+
+    sweep = sweep_file.load(write_sweep(tmp_path / "late.yaml", {"lr": {"values": [0.01, 0.02]}}, method="grid"))
+    study, storage = studies.open_study(str(tmp_path / "late" / "study.log"), sweep, 2, grace=1)
+    claimed = studies.claim(study, storage, "w1", str(tmp_path / "late"))
+    claimed.stop()
+    folder = run_folder.RunFolder(str(tmp_path / "late" / claimed.run_dir))
+    os.makedirs(folder.path)
+    folder.write_config({"lr": 0.01})
+    lock = RunLock(folder)  # the live run's lock
+    later = time.time() + 10  # well past the 1 s grace
+    assert studies.fail_stale(study, storage, str(tmp_path / "late"), now=later) == []
+    lock.release()  # the process holding it is gone
+    assert studies.fail_stale(study, storage, str(tmp_path / "late"), now=later) == [claimed.trial.number]
+    states = [t.state for t in study.get_trials()]
+    assert states == [TrialState.FAIL, TrialState.WAITING, TrialState.WAITING]  # the retry waits for a worker
