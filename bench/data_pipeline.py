@@ -6,7 +6,7 @@ a PIL image and four transforms per image. Ours slices one uint8 tensor and augm
 once. Both sides are timed in steady state: an endless stream of batches over epochs (the baseline's
 workers persist, so no worker start-up is counted), warmed up, then a fixed number of batches per call.
 
-    python -m bench.data_pipeline --data-dir /work/data [--quick]
+    python -m bench.data_pipeline --data-dir data [--quick]
 """
 import argparse
 import itertools

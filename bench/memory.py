@@ -6,7 +6,7 @@ its summed PSS (proportional set size): a page shared by the baseline's forked w
 total, where summing RSS would count it once per worker. Both children import torch and read the same
 files; ours also imports Lightning, which is part of what using the data module costs.
 
-    python -m bench.memory --data-dir /work/data [--quick]
+    python -m bench.memory --data-dir data [--quick]
 """
 import argparse
 import os

@@ -6,7 +6,7 @@ and the order is a function of (seed, epoch), so it can be saved and restored mi
 """
 import torch
 
-from .augment import random_crop, random_flip
+from .augment import random_crop, random_flip, to_device
 
 
 class Batches:
@@ -37,7 +37,7 @@ class Batches:
             g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
             idx = idx[torch.randperm(len(idx), generator=g)]
             idx = idx[: len(idx) - len(idx) % self.world_size]
-        return idx[self.rank::self.world_size].to(self.x.device)  # this rank's shard, disjoint from the others
+        return to_device(idx[self.rank::self.world_size], self.x.device)  # this rank's shard, disjoint from the others
 
     def __iter__(self):
         # The body runs at the first next(), so an iterator Lightning makes and drops has no effect.
@@ -48,7 +48,7 @@ class Batches:
             i = idx[b * self.batch_size:(b + 1) * self.batch_size]
             xb = self.x[i]  # (B, 3, 32, 32) uint8
             if self.augment:
-                g = torch.Generator(self.x.device)
+                g = torch.Generator()  # on the CPU: GPU batches equal CPU ones
                 g.manual_seed(hash((self.seed, self.epoch, b, self.rank)) & (2**63 - 1))
                 if self.crop_padding:
                     xb = random_crop(xb, self.crop_padding, g)

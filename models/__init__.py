@@ -14,6 +14,21 @@ MLP_DEFAULTS = dict(hidden=[100], activation="elu", optimizer="sgd", lr=1e-3, ba
                     eval_every=100, augment=False, normalize="center", init="small-first")
 
 
+# airbench94's recipe (models/fast_resnet.py has the net and the why). Its hyperparameters, converted from
+# a summed to our mean loss: lr = 11.5 / (1 + 1 / (1 - 0.85)) = 1.5 per step, and a weight decay of
+# 0.0153 / 7.67 per step = lr * 1.33e-3.
+FAST_RECIPE = dict(
+    lr=1.5, momentum=0.85, nesterov=True, weight_decay=1.33e-3,
+    label_smoothing=0.2,            # soft targets: better calibrated, and +acc on short runs
+    batch_size=1024, max_steps=476,  # 9.9 epochs of 48 full batches of the 50k images
+    augment=True, crop_padding=2,    # shifts of up to 2 px, as airbench's (which pads by reflection)
+    val_size=0,                      # train on all 50k; validation mid-run costs time, tells nothing
+    tta=2, eval_batch_size=2000,     # mirror + shift test-time augmentation
+    channels_last=True, precision="bf16-mixed",  # tensor-core layout and dtype (GPU)
+    log_every=50, checkpoint="end",  # Lightning overhead that costs without value in a 5 s run
+)
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     target: str  # "module:Class"
@@ -37,7 +52,8 @@ MODELS = {
                         dict(optimizer="adam", lr=1e-4, batch_size=32, max_steps=5000, eval_every=500,
                              augment=False, normalize="standard")),
     "fast_resnet": ModelSpec("models.fast_resnet:FastResNet",
-                             "airbench94-style net with its own optimizer, schedule and lookahead: --preset fast"),
+                             "airbench94-style speed recipe (9.9 epochs); aims at 94% on one GPU: --preset fast",
+                             FAST_RECIPE),
 }
 
 

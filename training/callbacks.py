@@ -15,9 +15,9 @@ class Diverged(Exception):
 class StopOnDivergence(pl.Callback):
     """Stop the run at the first non-finite training loss, before a checkpoint can save the bad weights.
 
-    Reading the loss on the host forces a GPU sync, so on a GPU the check is a flag kept on the device
-    and read every log_every steps and before each validation (where a checkpoint may follow); on the
-    CPU it is read every step, which costs nothing.
+    Reading the loss on the host forces a GPU sync, so the check is a flag kept on the device, read
+    every log_every steps (when the logger reads the loss anyway) and before each validation, after
+    which a checkpoint may be saved. The step it names is exact.
     """
 
     def __init__(self, cfg):
@@ -34,7 +34,7 @@ class StopOnDivergence(pl.Callback):
             self.first_bad = torch.full((), -1, dtype=torch.long, device=loss.device)
         step = trainer.global_step  # after this batch's optimizer step
         self.first_bad = torch.where((self.first_bad < 0) & ~torch.isfinite(loss), step, self.first_bad)
-        if loss.device.type == "cpu" or step % self.every == 0:
+        if step % self.every == 0:
             self.check(trainer)
 
     def on_validation_start(self, trainer, pl_module):

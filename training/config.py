@@ -20,6 +20,7 @@ import yaml
 from datamodules.cifar10 import NORMALIZE
 from models import MODELS, init_params
 from models.base import OPTIMIZERS, SCHEDULES
+from models.conv import TTA_LEVELS
 from models.layernorm import NORMS
 from models.mlp import ACTIVATIONS, INITS
 
@@ -131,7 +132,7 @@ def build_parser(cls=Parser):
     g.add_argument("--init", choices=list(INITS),
                    help="weight init: course = N(0, 1e-4) everywhere, small-first = only in the first layer (mlp default)")
     on_off(g, "--channels-last", "conv nets: NHWC memory layout, faster convolutions on GPUs")
-    g.add_argument("--tta", type=int, choices=[0, 1, 2], help="conv nets: test-time augmentation, 1 = mirror, 2 = mirror + shifts")
+    g.add_argument("--tta", type=int, choices=TTA_LEVELS, help="conv nets: test-time augmentation, 1 = mirror, 2 = mirror + shifts")
     g.add_argument("--norm-impl", choices=list(NORMS),
                    help="layernorm_mlp: hand-written backward (default), autograd, or torch's nn.LayerNorm")
     g = p.add_argument_group("optimizer")

@@ -59,6 +59,8 @@ def train(cfg, callbacks=(), smoke=False):
     cls, kwargs = model_kwargs(cfg)
     try:
         model = cls(**kwargs)
+        if cfg["compile"] and not isinstance(getattr(model, "net", None), torch.nn.Module):
+            raise ValueError(f"--compile needs a torch model; {cfg['model']} has none")
         build_trainer(cfg, folder, [], smoke=smoke)  # settings Lightning rejects are refused here, writing nothing
     except (ValueError, MisconfigurationException) as e:
         raise UserError(str(e).splitlines()[0]) from None
@@ -79,10 +81,11 @@ def train(cfg, callbacks=(), smoke=False):
         console.first_line(cfg, model, data, trainer, folder, smoke)
         if ckpt:
             print(f"continuing from {ckpt} (step {steps_in(ckpt)})", flush=True)
-    fitted = torch.compile(model) if cfg["compile"] else model
+    if cfg["compile"]:  # the net, not the LightningModule: training_step reads global_step, and
+        model.net.compile()  # each new value would be a recompile; state-dict keys stay as they are
     try:
         try:
-            trainer.fit(fitted, datamodule=data, ckpt_path=ckpt)
+            trainer.fit(model, datamodule=data, ckpt_path=ckpt)
         except Diverged as e:
             return end(folder, cfg, trainer, model, start, status="diverged", reason=str(e), code=DIVERGED_EXIT)
         except Interrupted as e:
@@ -91,7 +94,7 @@ def train(cfg, callbacks=(), smoke=False):
         # Test the checkpoint with the best val/acc (the final weights when there is none): choosing on val
         # is fair, and a late overfit then cannot hide what the run reached. results.json says which.
         best = None if smoke else folder.best_checkpoint()
-        test = trainer.test(fitted, datamodule=data, ckpt_path=best, verbose=False)[0]
+        test = trainer.test(model, datamodule=data, ckpt_path=best, verbose=False)[0]
         results = summary(cfg, trainer, model, start, status="completed", fit_seconds=fit_seconds,
                           test_acc=test["test/acc"], test_loss=test["test/loss"],
                           tested_checkpoint="best-val" if best else "final",
