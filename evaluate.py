@@ -110,7 +110,7 @@ def log_to_wandb(folder, cfg, numbers, figures):
     try:
         run = wandb.init(id=run_id(folder), resume="allow", project=cfg.get("wandb_project") or "cifar10-lab",
                          entity=cfg.get("wandb_entity"), dir=folder.path, mode=wandb_mode(),
-                         settings=wandb.Settings(quiet=True))
+                         settings=wandb.Settings(silent=True))  # our own line says where it went
         values = {f"eval/{k}": v for k, v in numbers.items()}
         run.log({**values, **{f"eval/{name}": wandb.Image(path) for name, path in figures.items()}})
         run.summary.update(values)
@@ -152,7 +152,7 @@ def main(argv=None):
         confusion=counts.tolist(),
         model=cfg["model"], checkpoint=model.checkpoint_path, checkpoint_choice=args.checkpoint,
         tta=getattr(model.hparams, "tta", None),
-        data=dict(data_dir=os.path.abspath(data.hparams.data_dir), split="test", images=len(labels)),
+        data=dict(data_dir=data.hparams.data_dir, split="test", images=len(labels)),
         precision=cfg.get("precision", "32-true"), evaluated_utc=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     )
     os.makedirs(folder.eval_dir, exist_ok=True)
