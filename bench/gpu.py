@@ -28,7 +28,6 @@ import contextlib
 import glob
 import io
 import json
-import math
 import os
 import platform
 import signal
@@ -37,6 +36,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+from training.run_folder import strict_json
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TABLE, RAW, LOG, TESTS_XML = "gpu.md", "gpu.json", "gpu.log", "gpu-tests.xml"  # what --out gets
@@ -106,22 +107,11 @@ def markdown(rows, env, quick):
     return "\n".join(lines) + "\n"
 
 
-def finite(obj):
-    """obj with every non-finite float replaced by None (strict JSON), and a note of where."""
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [finite(v) for v in obj]
-    return obj
-
-
 def write(out, rows, env, quick):
     with open(os.path.join(out, TABLE), "w") as f:
         f.write(markdown(rows, env, quick))
     with open(os.path.join(out, RAW), "w") as f:
-        f.write(json.dumps(finite({"quick": quick, "environment": env, "rows": rows}), indent=1, allow_nan=False))
+        f.write(strict_json({"quick": quick, "environment": env, "rows": rows}))
 
 
 # ---------------------------------------------------------------- the parent: parts as processes
@@ -316,7 +306,7 @@ class Part:
         if rows is not None:
             self.rows = rows
         with open(self.args.result, "w") as f:
-            json.dump(finite(self.rows), f, allow_nan=False)
+            f.write(strict_json(self.rows))
 
     def train(self, flags, tmp):
         """One train.py run (CSV logger, a fresh folder) -> its results dict; quiet."""
