@@ -158,7 +158,7 @@ def summary(cfg, trainer, model, start, **fields):
                test_acc=None, test_loss=None, tested_checkpoint=None,
                best_val_acc=float(best) if best is not None else None, steps=trainer.global_step,
                wall_seconds=round(time.perf_counter() - start, 2), fit_seconds=None, test_seconds=None,
-               params=model.num_params(), run_dir=os.path.abspath(cfg["output_dir"]))
+               params=model.num_params(), world_size=trainer.world_size, run_dir=os.path.abspath(cfg["output_dir"]))
     out.update(fields)  # airbench's timing convention: data loading excluded, training and the test included
     if out["fit_seconds"] is not None:
         out["fit_seconds"] = round(out["fit_seconds"], 3)
