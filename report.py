@@ -112,11 +112,14 @@ def mean_std(values):
 
 def table(groups):
     base = groups[0][0]
+    varying = {k for cfg, _ in groups for k in set(cfg) | set(base) if cfg.get(k) != base.get(k)}
     lines = ["| # | change from the first row | runs | test acc | best val acc | steps | params | train time (s) | folder |",
              "|---|---|---|---|---|---|---|---|---|"]
     for i, (cfg, members) in enumerate(groups, 1):
         res = [m["results"] for m in members]
-        lines.append(f"| {i} | {change(cfg, base)} | {len(members)} | {mean_std([r['test_acc'] for r in res])} | "
+        what = change(cfg, base) if i > 1 else " ".join(["(baseline)"] + [f"{k}={show(base.get(k))}" for k in base
+                                                                          if k in varying])
+        lines.append(f"| {i} | {what} | {len(members)} | {mean_std([r['test_acc'] for r in res])} | "
                      f"{mean_std([r.get('best_val_acc') for r in res])} | {res[0]['steps']} | {res[0]['params']:,} | "
                      f"{statistics.mean(r.get('fit_seconds') or r['wall_seconds'] for r in res):.0f} | "
                      f"{', '.join(os.path.basename(m['folder']) for m in members)} |")

@@ -115,10 +115,8 @@ def run_trial(claimed, sweep, study_dir, extra):
             claimed.finish(TrialState.FAIL, status="diverged", reason=str(e))
             print(f"trial {trial.number}: diverged, recorded as failed ({e})", flush=True)
             return None
-        if os.environ.get("SLURM_JOB_ID"):  # a requeued task resumes it in place; else the grace period frees it
-            claimed.stop()
-        else:  # no requeue will come: hand it to the next worker now
-            claimed.stop()
+        claimed.stop()
+        if not os.environ.get("SLURM_JOB_ID"):  # no requeue will resume it in place: hand it to the next worker
             studies.hand_back(claimed.study, claimed.storage, trial.number, "interrupted", str(e))
         print(f"trial {trial.number}: interrupted ({e}); it continues from its checkpoint later", flush=True)
         return e.code
