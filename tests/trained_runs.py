@@ -2,9 +2,10 @@
 (loading, evaluate, predict, export). Treat them as read-only; copy one to change it."""
 import os
 
+import models
 import train
 
-MODELS = ("numpy_mlp", "mlp", "layernorm_mlp", "resnet")
+MODELS = tuple(models.MODELS)  # every registered model: loading, evaluating and exporting are generic over them
 EXTRA_FLAGS = {"resnet": ["--tta", "2"]}  # the config's TTA is part of what evaluate and export must reproduce
 _made = {}
 
