@@ -105,7 +105,7 @@ def fmt(stats):
 
 
 def print_table(rows, title=None):
-    """A markdown table: ready to paste into the README."""
+    """A markdown table: ready to paste into docs/benchmarks.md."""
     if title:
         print(f"## {title}\n")
     print("| what | unit | ours: median [min, max] | baseline: median [min, max] | ratio | goal | met |")

@@ -1,4 +1,4 @@
-"""Every benchmark, one table: the command behind the README's Benchmarks section.
+"""Every benchmark, one table: the command behind docs/benchmarks.md.
 
     python -m bench.run_all --data-dir data           # the full table (under 10 minutes on a 2-core CPU)
     python -m bench.run_all --data-dir DIR --quick    # tiny sizes: checks that everything runs

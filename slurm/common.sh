@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "${SLURM_SUBMIT_DIR:-.}"
 
-# The environment, set up once (README, "Clusters"). On Snellius:
+# The environment, set up once (docs/clusters.md, "Set up once"). On Snellius:
 # module load 2023
 # module load Python/3.11.3-GCCcore-12.3.0
 if [ -f .venv/bin/activate ]; then source .venv/bin/activate; fi
