@@ -70,9 +70,10 @@ def train(cfg, callbacks=(), smoke=False):
         check_folder(folder, cfg)
         lock = RunLock(folder)  # created with the folder, held until this process ends
     ckpt = None if smoke else latest_checkpoint(folder)
+    done = steps_in(ckpt) if ckpt else 0
     if lead and not smoke:
         folder.write_config(cfg)
-    loggers = [] if smoke else build_loggers(cfg, folder, resume_step=steps_in(ckpt) if ckpt else 0)
+    loggers = [] if smoke else build_loggers(cfg, folder, resume_step=done)
     guard = StopOnDivergence(cfg)
     trainer = build_trainer(cfg, folder, loggers, callbacks=[guard, *callbacks], smoke=smoke)
     for logger in trainer.loggers:
@@ -80,16 +81,16 @@ def train(cfg, callbacks=(), smoke=False):
     if lead:
         console.first_line(cfg, model, data, trainer, folder, smoke)
         if ckpt:
-            print(f"continuing from {ckpt} (step {steps_in(ckpt)})", flush=True)
+            print(f"continuing from {ckpt} (step {done})", flush=True)
     if cfg["compile"]:  # the net, not the LightningModule: training_step reads global_step, and
         model.net.compile()  # each new value would be a recompile; state-dict keys stay as they are
     try:
         try:
             trainer.fit(model, datamodule=data, ckpt_path=ckpt)
         except Diverged as e:
-            return end(folder, cfg, trainer, model, start, status="diverged", reason=str(e), code=DIVERGED_EXIT)
+            end(folder, cfg, trainer, model, start, status="diverged", reason=str(e), code=DIVERGED_EXIT)
         except Interrupted as e:
-            return end(folder, cfg, trainer, model, start, status="interrupted", reason=str(e), code=e.code)
+            end(folder, cfg, trainer, model, start, status="interrupted", reason=str(e), code=e.code)
         fit_seconds = timer_seconds(trainer, "train")  # now: testing a checkpoint restores the Timer's old state
         # Test the checkpoint with the best val/acc (the final weights when there is none): choosing on val
         # is fair, and a late overfit then cannot hide what the run reached. results.json says which.
