@@ -101,6 +101,14 @@ def change(cfg, base):
     return " ".join(diff) or "(baseline)"
 
 
+def describe(groups):
+    """Each row's text: the first row's values of every key another row changes, then each row's changes."""
+    base = groups[0][0]
+    varying = [k for k in base if any(cfg.get(k) != base[k] for cfg, _ in groups)]
+    first = " ".join(["(baseline)"] + [f"{k}={show(base[k])}" for k in varying])
+    return [first] + [change(cfg, base) for cfg, _ in groups[1:]]
+
+
 def mean_std(values):
     values = [v for v in values if v is not None]
     if not values:
@@ -111,14 +119,10 @@ def mean_std(values):
 
 
 def table(groups):
-    base = groups[0][0]
-    varying = {k for cfg, _ in groups for k in set(cfg) | set(base) if cfg.get(k) != base.get(k)}
     lines = ["| # | change from the first row | runs | test acc | best val acc | steps | params | train time (s) | folder |",
              "|---|---|---|---|---|---|---|---|---|"]
-    for i, (cfg, members) in enumerate(groups, 1):
+    for i, ((cfg, members), what) in enumerate(zip(groups, describe(groups)), 1):
         res = [m["results"] for m in members]
-        what = change(cfg, base) if i > 1 else " ".join(["(baseline)"] + [f"{k}={show(base.get(k))}" for k in base
-                                                                          if k in varying])
         lines.append(f"| {i} | {what} | {len(members)} | {mean_std([r['test_acc'] for r in res])} | "
                      f"{mean_std([r.get('best_val_acc') for r in res])} | {res[0]['steps']} | {res[0]['params']:,} | "
                      f"{statistics.mean(r.get('fit_seconds') or r['wall_seconds'] for r in res):.0f} | "
@@ -137,9 +141,8 @@ def incomplete_table(runs, root):
     return "\n".join(lines)
 
 
-def label(i, cfg, base, members):
-    """A legend entry: the row number and its change, wrapped; the run folder's name when that is long."""
-    text = change(cfg, base)
+def label(i, text, members):
+    """A legend entry: the row number and its text (describe()), wrapped; the run folder's name when long."""
     lines = textwrap.wrap(f"{i}: {text}", LABEL_WIDTH, subsequent_indent="    ")
     if len(lines) > LABEL_LINES:
         lines = [f"{i}: {os.path.basename(members[0]['folder'])} (row {i} of the table)"]
@@ -186,7 +189,7 @@ def plot(groups, kind, path):
 
     fig, axes = plt.subplots(1, 2, figsize=(13, 5.2), sharey=True)
     colours, dashes = plt.get_cmap("tab10"), ("-", "--", ":")
-    base = groups[0][0]
+    texts = describe(groups)
     lengths = [members[0]["results"]["steps"] for _, members in groups]
     drawn, marks = [], []
     for i, (cfg, members) in enumerate(groups):
@@ -197,7 +200,7 @@ def plot(groups, kind, path):
             if got is None:
                 continue
             steps, mean, std = got
-            ax.plot(steps + 1, mean, label=None if named else label(i + 1, cfg, base, members), **style)
+            ax.plot(steps + 1, mean, label=None if named else label(i + 1, texts[i], members), **style)
             named = True
             drawn.append((steps, mean))
             if len(members) > 1:

@@ -73,13 +73,14 @@ def test_runs_that_did_not_complete_are_listed_apart_with_the_reason(cifar_dir, 
 
 def test_long_changes_get_short_legend_labels():
     base = dict(lr=0.1, hidden=[8])
-    short = report.label(2, dict(lr=0.2, hidden=[8]), base, [dict(folder="runs/x/trial-001")])
-    assert short == "2: lr=0.2"
     long_cfg = dict(lr=0.123456789, hidden=[1024, 1024, 1024], dropout=0.3333333, weight_decay=0.0123456,
                     batch_size=256, optimizer="adamw", schedule="cosine")
-    text = report.label(3, long_cfg, base, [dict(folder="runs/x/trial-002")])
-    assert text == "3: trial-002 (row 3 of the table)"
-    wrapped = report.label(4, dict(lr=0.123456789, hidden=[1024, 1024]), base, [dict(folder="f")] * 2)
+    texts = report.describe([(base, []), (dict(lr=0.2, hidden=[8]), []), (long_cfg, []),
+                             (dict(lr=0.123456789, hidden=[1024, 1024]), [])])
+    assert texts[0].startswith("(baseline) lr=0.1 hidden=[8]")  # its values of what the other rows change
+    assert report.label(2, texts[1], [dict(folder="runs/x/trial-001")]) == "2: lr=0.2"
+    assert report.label(3, texts[2], [dict(folder="runs/x/trial-002")]) == "3: trial-002 (row 3 of the table)"
+    wrapped = report.label(4, texts[3], [dict(folder="f")] * 2)
     assert all(len(line) <= report.LABEL_WIDTH for line in wrapped.splitlines()) and "0.1235" in wrapped
     assert wrapped.splitlines()[-1].strip() == "mean ± std of 2 seeds"
 
