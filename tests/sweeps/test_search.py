@@ -2,6 +2,7 @@
 
 Tiny runs on the fixture data; workers that must die are subprocesses killed with SIGKILL."""
 import csv
+import glob
 import os
 import signal
 import subprocess
@@ -177,3 +178,19 @@ def test_a_late_heartbeat_is_not_taken_over_while_the_run_folder_is_locked(tmp_p
     assert studies.fail_stale(study, storage, str(tmp_path / "late"), now=later) == [claimed.trial.number]
     states = [t.state for t in study.get_trials()]
     assert states == [TrialState.FAIL, TrialState.WAITING, TrialState.WAITING]  # the retry waits for a worker
+
+
+SEARCH_FILES = sorted(p for p in glob.glob(os.path.join(sweep_file.ROOT, "sweeps", "*.yaml"))
+                      if yaml.safe_load(open(p)).get("method") != "grid")
+
+
+@pytest.mark.parametrize("path", SEARCH_FILES, ids=os.path.basename)
+def test_every_search_file_gives_trials_train_accepts(path, tmp_path):
+    sweep = sweep_file.load(path)
+    search.preflight(sweep, str(tmp_path), ["--data-dir", "data"])
+    study = optuna.create_study(sampler=studies.sampler(sweep), pruner=studies.pruner(sweep))
+    for _ in range(3):
+        values = studies.suggest(study.ask(), sweep)
+        cfg = search.resolve_quietly(sweep_file.train_args(sweep, values) + ["--output-dir", str(tmp_path / "t")])
+        for key, value in values.items():  # the value the search sampled is the value the run gets
+            assert cfg[key.replace("-", "_")] == value, (path, key)
