@@ -194,3 +194,12 @@ def test_every_search_file_gives_trials_train_accepts(path, tmp_path):
         cfg = search.resolve_quietly(sweep_file.train_args(sweep, values) + ["--output-dir", str(tmp_path / "t")])
         for key, value in values.items():  # the value the search sampled is the value the run gets
             assert cfg[key.replace("-", "_")] == value, (path, key)
+
+
+def test_a_diverged_trial_is_recorded_as_failed_not_as_a_success(tmp_path, cifar_dir):
+    path = write_sweep(tmp_path / "div.yaml", {"optimizer": {"value": "sgd"}, "lr": {"value": 1e6}}, method="grid")
+    journal = str(tmp_path / "div" / "study.log")
+    assert search.main([path, "--study", journal, "--", *flags(cifar_dir, 20)]) == 0
+    (t,) = trials(journal)
+    assert t.state == TrialState.FAIL and t.user_attrs["status"] == "diverged" and "not finite" in t.user_attrs["reason"]
+    assert run_folder.RunFolder(str(tmp_path / "div" / "trial-000")).read_results()["status"] == "diverged"
