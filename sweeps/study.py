@@ -12,8 +12,8 @@ it, on any shared filesystem: no database server. A trial's life:
     FAIL       it diverged or crashed (user attrs status and reason say which), or its worker vanished
 
 A requeued SLURM task (the same array job and task id) first finds its own RUNNING trial and resumes it
-in place. A RUNNING trial whose heartbeat is older than the study's grace period has lost its worker
-(killed, node gone): the next worker marks it FAIL (Optuna rejects a second worker's attempt, so only
+in place. A RUNNING trial whose heartbeat is older than the study's grace period, and whose run folder
+no live process locks, has lost its worker (killed, node gone): the next worker marks it FAIL (Optuna rejects a second worker's attempt, so only
 one does) and enqueues a copy with the same params and run folder (Optuna's
 RetryHeartbeatStaleTrialCallback; JournalStorage has no heartbeat of its own), which continues from
 the folder's last checkpoint.
@@ -143,8 +143,8 @@ def open_study(journal, sweep, n_trials, grace=GRACE_S):
     study.set_user_attr("sweep", spec)
     study.set_user_attr("grace", grace)
     if sweep["method"] == "grid":  # each config once, in the file's order
+        searched = {p.name for p in params(sweep) if len(p.values) > 1}
         for k, values in enumerate(grid(sweep)[:n_trials]):
-            searched = {p.name for p in params(sweep) if len(p.values) > 1}
             study.enqueue_trial({n: _encode(v) for n, v in values.items() if n in searched}, user_attrs={"slot": k})
     else:
         for k in range(n_trials):
