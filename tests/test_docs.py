@@ -28,7 +28,9 @@ SEPARATORS = {"&&", "||", ";", "|", "&"}
 PLACEHOLDER = re.compile(r"<[^>]*>|\.\.\.")
 RUN_X = re.compile(r"^(runs/X|RUN_DIR)(?=/|$)")  # "any run folder" in the docs: given a real one here
 LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
-OUTSIDE_PATHS = re.compile(r"/work/|\.\./shared|/tmp/")
+# Paths of the machine the docs were written on, which no user has; a character class keeps this pattern
+# from matching itself in a repository-wide search for such paths.
+OUTSIDE_PATHS = re.compile(r"/[w]ork/|\.\./[s]hared|/tmp/")
 
 
 def snippets(text):
