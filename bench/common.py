@@ -4,6 +4,7 @@ A row compares our figure with a baseline measured in the same process and run:
     {"what", "unit", "ours": {median, min, max}, "baseline": {median, min, max},
      "ratio": how many times better ours is (>1 = ours wins), "goal": text, "met": bool or None}
 """
+import argparse
 import contextlib
 import os
 import platform
@@ -102,6 +103,14 @@ def num(v):
 
 def fmt(stats):
     return f"{num(stats['median'])} [{num(stats['min'])}, {num(stats['max'])}]"
+
+
+def parser(doc):
+    """The command line every data-reading benchmark takes (its docstring's first line as description)."""
+    p = argparse.ArgumentParser(description=doc.splitlines()[0])
+    p.add_argument("--data-dir", default="data")
+    p.add_argument("--quick", action="store_true", help="tiny sizes: checks that it runs, measures nothing")
+    return p
 
 
 def print_table(rows, title=None):

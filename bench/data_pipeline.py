@@ -8,7 +8,6 @@ workers persist, so no worker start-up is counted), warmed up, then a fixed numb
 
     python -m bench.data_pipeline --data-dir data [--quick]
 """
-import argparse
 import itertools
 import os
 
@@ -116,8 +115,6 @@ def device_row(sizes, data_dir, device):
 
 
 if __name__ == "__main__":
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data-dir", default="data")
-    p.add_argument("--quick", action="store_true", help="tiny sizes: checks that it runs, measures nothing")
+    p = common.parser(__doc__)
     args = p.parse_args()
     common.print_table(rows(args.quick, args.data_dir), "Data pipeline")

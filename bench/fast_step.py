@@ -13,7 +13,6 @@ wait for. On the CPU the clock is this process's CPU seconds (see bench.lightnin
 
 rows(device="cuda") runs the same comparison on a GPU at the recipe's batch size (bench.gpu uses it).
 """
-import argparse
 import contextlib
 import tempfile
 import time
@@ -138,8 +137,6 @@ def rows(quick=False, data_dir="data", device="cpu", sizes=None):
 
 
 if __name__ == "__main__":
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data-dir", default="data")
-    p.add_argument("--quick", action="store_true", help="tiny sizes: checks that it runs, measures nothing")
+    p = common.parser(__doc__)
     args = p.parse_args()
     common.print_table(rows(args.quick, args.data_dir), "The fast recipe's step")

@@ -12,7 +12,6 @@ them; seconds of CPU on a CPU (see compare), of wall time on a GPU.
 
 --ablate times train.py with one feature changed at a time, to show what the gap is made of.
 """
-import argparse
 import contextlib
 import io
 import logging
@@ -204,9 +203,7 @@ def ablation_rows(quick=False, data_dir="data"):
 
 
 if __name__ == "__main__":
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data-dir", default="data")
-    p.add_argument("--quick", action="store_true", help="tiny sizes: checks that it runs, measures nothing")
+    p = common.parser(__doc__)
     p.add_argument("--ablate", action="store_true", help="also time train.py with one feature changed at a time")
     args = p.parse_args()
     table = rows(args.quick, args.data_dir)

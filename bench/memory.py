@@ -79,9 +79,7 @@ def rows(quick=False, data_dir="data"):
 
 
 if __name__ == "__main__":
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data-dir", default="data")
-    p.add_argument("--quick", action="store_true", help="tiny sizes: checks that it runs, measures nothing")
+    p = common.parser(__doc__)
     p.add_argument("--child", choices=["ours", "torchvision"], help=argparse.SUPPRESS)
     p.add_argument("--val-size", type=int, default=5000, help=argparse.SUPPRESS)
     args = p.parse_args()
