@@ -23,11 +23,11 @@ import os
 import sys
 from dataclasses import dataclass
 
-import yaml
-
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:  # run as `python sweeps/x.py`: the repository's packages are importable
     sys.path.insert(0, ROOT)
+
+from training.run_folder import read_yaml  # noqa: E402  (stdlib and yaml only: no torch)
 
 METHODS = ("grid", "random", "bayes")
 # W&B distributions this reader maps onto a bounded range (search.py: onto Optuna's distributions).
@@ -77,13 +77,7 @@ class Param:
 def load(path, check=True):
     """The sweep file as a dict, with `name` and `metric` filled in; SweepError on anything wrong.
     check: also check every parameter against train.py's flags (imports training.config)."""
-    try:
-        with open(path) as f:
-            sweep = yaml.safe_load(f)
-    except OSError as e:
-        raise SweepError(f"{path}: cannot read ({e.strerror})") from None
-    except yaml.YAMLError as e:
-        raise SweepError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    sweep = read_yaml(path, SweepError)
     if not isinstance(sweep, dict) or "parameters" not in sweep or "program" not in sweep:
         raise SweepError(f"{path}: not a sweep file (needs program and parameters)")
     unknown = sorted(set(sweep) - TOP_KEYS)

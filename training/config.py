@@ -15,8 +15,6 @@ import math
 import os
 import time
 
-import yaml
-
 from datamodules.cifar10 import NORMALIZE
 from models import MODELS, init_params
 from models.base import OPTIMIZERS, SCHEDULES
@@ -24,7 +22,7 @@ from models.conv import TTA_LEVELS
 from models.layernorm import NORMS
 from models.mlp import ACTIVATIONS, INITS
 
-from .run_folder import RunFolder, RunFolderError
+from .run_folder import RunFolder, RunFolderError, read_yaml
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
 
@@ -196,14 +194,7 @@ CONTINUE_KEYS = RUNTIME_KEYS | _group_keys(LENGTH)  # what may differ when a run
 
 def read_file(path, parser=None):
     """A config file -> {key: value}, every value checked by the flag's own type and choices."""
-    try:
-        with open(path) as f:
-            raw = yaml.safe_load(f)
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read ({e.strerror})") from None
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
-    return check_mapping(raw, path, parser)
+    return check_mapping(read_yaml(path, ConfigError), path, parser)
 
 
 def check_mapping(raw, path, parser=None):

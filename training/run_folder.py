@@ -86,11 +86,7 @@ class RunFolder:
         """The saved config as a dict; RunFolderError when missing, not YAML, or not a mapping."""
         if not self.has_config():
             raise RunFolderError(f"{self.path}: no {CONFIG} there, so not a run folder")
-        try:
-            with open(self.config_path) as f:
-                config = yaml.safe_load(f)
-        except (OSError, yaml.YAMLError) as e:
-            raise RunFolderError(f"{self.config_path}: not valid YAML ({str(e).splitlines()[0]})") from None
+        config = read_yaml(self.config_path)
         if not isinstance(config, dict):
             raise RunFolderError(f"{self.config_path}: expected a mapping of settings, found {type(config).__name__}")
         return config
@@ -139,6 +135,17 @@ class RunFolder:
         if found is None:
             raise RunFolderError(f"{self.path}: no {which} checkpoint in {CHECKPOINTS}/")
         return found
+
+
+def read_yaml(path, error=RunFolderError):
+    """A YAML file's contents; `error` with one line naming the file when it cannot be read or parsed."""
+    try:
+        with open(path) as f:
+            return yaml.safe_load(f)
+    except OSError as e:
+        raise error(f"{path}: cannot read ({e.strerror})") from None
+    except yaml.YAMLError as e:
+        raise error(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
 
 
 def strict_json(obj):
