@@ -29,10 +29,7 @@ BEST = "best-step{step}"  # ModelCheckpoint's filename pattern for the best-val 
 HPC = "hpc_ckpt_*.ckpt"   # what Lightning's SLURM requeue handler saves, in the folder itself
 LOCK = "run.lock"
 EVAL = "eval"
-WANDB_DIR = "wandb"
 WANDB_ID = "wandb_id"
-
-STATUSES = ("completed", "diverged", "interrupted")
 
 
 class RunFolderError(Exception):
