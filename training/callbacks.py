@@ -4,7 +4,8 @@ import time
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.callbacks import ModelCheckpoint, TQDMProgressBar
+from pytorch_lightning.callbacks.progress.tqdm_progress import _update_n
 from pytorch_lightning.utilities import rank_zero_only
 
 
@@ -68,6 +69,24 @@ class FolderCheckpoint(ModelCheckpoint):
         if "best_k_models" in state:
             state["best_k_models"] = {rebase(k): v for k, v in state["best_k_models"].items()}
         super().load_state_dict(state)
+
+
+class StepProgressBar(TQDMProgressBar):
+    """One bar for the whole run in optimizer steps out of --max-steps; Lightning's counts the batches of
+    each epoch, which says little about a run whose length is set in steps. A continued run starts
+    the bar at its checkpoint's step."""
+
+    def on_train_epoch_start(self, trainer, *_):
+        bar = self.train_progress_bar
+        if bar.total != trainer.max_steps:  # the first epoch of this process
+            bar.reset(total=trainer.max_steps)
+            _update_n(bar, trainer.global_step)
+        bar.set_description(f"epoch {trainer.current_epoch}")
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if self._should_update(trainer.global_step, trainer.max_steps):
+            _update_n(self.train_progress_bar, trainer.global_step)
+            self.train_progress_bar.set_postfix(self.get_metrics(trainer, pl_module))
 
 
 class PlainLogLines(pl.Callback):

@@ -3,11 +3,11 @@ import signal
 import sys
 
 import pytorch_lightning as pl
-from pytorch_lightning.callbacks import LearningRateMonitor, Timer, TQDMProgressBar
+from pytorch_lightning.callbacks import LearningRateMonitor, Timer
 from pytorch_lightning.plugins.environments import SLURMEnvironment
 
 from . import run_folder
-from .callbacks import FolderCheckpoint, PlainLogLines
+from .callbacks import FolderCheckpoint, PlainLogLines, StepProgressBar
 from .loggers import logger_callbacks
 from .resume import Resumable
 
@@ -30,7 +30,7 @@ def build_trainer(cfg, folder, loggers, callbacks=(), smoke=False):
         extra.append(LearningRateMonitor("step"))
     extra += logger_callbacks(loggers)
     if interactive:  # redrawn every log_every steps: a redraw per step cost 5% of a CPU MLP run (bench/)
-        extra.append(TQDMProgressBar(refresh_rate=cfg["log_every"]))
+        extra.append(StepProgressBar(refresh_rate=cfg["log_every"]))
     else:
         extra.append(PlainLogLines())
     if not smoke:
