@@ -71,7 +71,11 @@ class AppendingWriter(ExperimentWriter):
         self._rewrite(self.previous)
 
     def save(self):
-        again = {(int(m["step"]), k) for m in self.metrics for k in m if k != "step"}
+        # only a step from before the restart can be logged twice; later flushes skip the old rows at once
+        again = {(int(m["step"]), k) for m in self.metrics if int(m["step"]) < self.resume_step
+                 for k in m if k != "step"}
+        if not again:
+            return super().save()
         kept = [r for r in self.previous if not any((int(r["step"]), k) in again for k, v in r.items() if v != "")]
         if len(kept) < len(self.previous):
             self.previous = kept
