@@ -15,7 +15,6 @@ QUIET_WARNINGS = (
     ".*multiple `ModelCheckpoint` callbacks.*",  # resume.Resumable is the second, on purpose
     ".*The `srun` command is available.*",
     ".*exists and is not empty.*",               # a continued run folder: loggers.AppendingWriter keeps its file
-    ".*Checkpoint directory .* exists and is not empty.*",
     ".*litmodels.*",
     ".*LeafSpec.*is deprecated.*",                # Lightning's pytree helper on torch >= 2.10 (a FutureWarning)
 )
