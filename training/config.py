@@ -291,6 +291,13 @@ def model_kwargs(cfg):
     return cls, {k: cfg[k] for k in init_params(cls) if k in cfg}
 
 
+def data_kwargs(cfg):
+    """CIFAR10DataModule's init kwargs for a resolved config: the keys its signature takes."""
+    from datamodules import CIFAR10DataModule
+
+    return {k: cfg[k] for k in init_params(CIFAR10DataModule) if k in cfg}
+
+
 def default_run_name(cfg):
     job = os.environ.get("SLURM_JOB_ID")
     if job:  # stable across a requeue, so the job finds its own folder again

@@ -10,7 +10,7 @@ import functools
 import sys
 
 from datamodules import CIFAR10DataError, CIFAR10DataModule
-from models import init_params
+from training.config import data_kwargs
 from training.run_folder import RunFolderError
 
 
@@ -32,7 +32,7 @@ def one_line_errors(main):
 def test_data(cfg, data_dir=None):
     """The run's data module (its normalisation and eval batch size), set up, reading `data_dir` (default:
     the run's own). Never downloads: a run copied elsewhere says where it looked, and how to point it."""
-    settings = {k: cfg[k] for k in init_params(CIFAR10DataModule) if k in cfg}
+    settings = data_kwargs(cfg)
     settings.update(data_dir=data_dir or cfg.get("data_dir") or "data", download=False, augment=False)
     data = CIFAR10DataModule(**settings)
     try:

@@ -15,12 +15,11 @@ import torch
 from lightning_fabric.utilities.exceptions import MisconfigurationException
 from pytorch_lightning.utilities import rank_zero_only
 
-from datamodules import CIFAR10DataError, CIFAR10DataModule
-from models import init_params
+from datamodules import CIFAR10DataModule
 
 from . import console
 from .callbacks import Diverged, StopOnDivergence
-from .config import CONTINUE_KEYS, model_kwargs
+from .config import CONTINUE_KEYS, data_kwargs, model_kwargs
 from .distributed import shutdown_distributed
 from .lock import RunLock
 from .loggers import build_loggers, finish_loggers
@@ -113,7 +112,7 @@ def train(cfg, callbacks=(), smoke=False):
 def build_data(cfg):
     """The data module for cfg, its files found and read, and its sizes checked against the batch size."""
     try:  # a setting these reject is the user's input: say so in one line
-        data = CIFAR10DataModule(**{k: cfg[k] for k in init_params(CIFAR10DataModule) if k in cfg})
+        data = CIFAR10DataModule(**data_kwargs(cfg))
     except ValueError as e:
         raise UserError(str(e)) from None
     if rank_zero_only.rank == 0:  # find or fetch the data before anything else starts; Lightning's own
