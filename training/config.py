@@ -22,6 +22,7 @@ from models.conv import TTA_LEVELS
 from models.layernorm import NORMS
 from models.mlp import ACTIVATIONS, INITS
 
+from .checks import did_you_mean, one_line
 from .run_folder import RunFolder, RunFolderError, read_yaml
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
@@ -198,25 +199,30 @@ def read_file(path, parser=None):
 
 
 def check_mapping(raw, path, parser=None):
-    """{key: value} from a file at path -> the same, every value checked as the flag would be."""
+    """{key: value} from a file at path -> the same, every value checked as the flag would be.
+    ConfigError names every bad key at once, with the nearest flag for a misspelled one."""
     if raw is None:
         return {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of flag: value, found {type(raw).__name__}")
     parser = parser or build_parser(_Raise)
-    options = {a.dest: a for a in parser._actions}
-    out = {}
+    options = {a.dest: a for a in parser._actions if a.dest not in INVOCATION and a.dest != "help"}
+    out, problems = {}, []
     for key, value in raw.items():
         dest = str(key).replace("-", "_")
-        if dest not in options or dest in INVOCATION or dest == "help":
-            raise ConfigError(f"{path}: unknown key {key!r}")
+        if dest not in options:
+            problems.append(f"unknown key {key!r}{did_you_mean(key, options)}")
+            continue
         if value is None:  # unset: the layer below decides
             continue
         try:
             parsed = vars(parser.parse_args(as_flags(options[dest], value)))
         except ConfigError as e:
-            raise ConfigError(f"{path}: {key}: {str(e).split(': ', 1)[-1]}") from None
+            problems.append(f"{key}: {str(e).split(': ', 1)[-1]}")
+            continue
         out[dest] = parsed[dest]
+    if problems:
+        raise ConfigError(one_line(path, problems))
     return out
 
 
@@ -267,11 +273,10 @@ def _resolve(typed):
     cfg = {**RUN_DEFAULTS, **hparams, **MODELS[model].defaults}
     cfg.update({k: v for k, v in preset.items() if k in cfg})  # a preset's keys this model lacks are dropped
     for where, layer in layers:
-        for key in layer:
-            if key not in cfg:
-                flag = f"--{key.replace('_', '-')}"
-                raise ConfigError(f"{where}: {flag} does not apply to --model {model}" if where != "the command line"
-                                  else f"{flag} does not apply to --model {model}")
+        foreign = [f"--{key.replace('_', '-')}" for key in layer if key not in cfg]
+        if foreign:
+            what = f"{', '.join(foreign)} {'does' if len(foreign) == 1 else 'do'} not apply to --model {model}"
+            raise ConfigError(what if where == "the command line" else f"{where}: {what}")
         cfg.update(layer)
     cfg["model"] = model
     cfg["run_name"] = cfg["run_name"] or default_run_name(cfg)

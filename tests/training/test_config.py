@@ -51,6 +51,26 @@ def test_a_bad_config_file_is_one_line_naming_file_and_key(text, message, tmp_pa
     assert e.value.code == 2 and len(err) == 1 and path in err[0] and message in err[0]
 
 
+def test_every_bad_key_of_a_config_file_in_one_line_with_suggestions(tmp_path, capsys):
+    path = write(tmp_path / "exp.yaml", "lrr: 0.1\nbach-size: 64\ndropout: 2\nhidden: [32]\nzzz: 1\n")
+    with pytest.raises(SystemExit) as e:
+        resolve(["--config", path])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and len(err) == 1 and path in err[0]
+    for part in ("unknown key 'lrr' (did you mean 'lr'?)", "unknown key 'bach-size' (did you mean 'batch-size'?)",
+                 "dropout: must be <= 1", "unknown key 'zzz'"):
+        assert part in err[0]
+    assert "'zzz' (did you mean" not in err[0]  # nothing near: no suggestion
+
+
+def test_every_flag_a_model_lacks_in_one_line(tmp_path, capsys):
+    path = write(tmp_path / "exp.yaml", "norm_impl: torch\ntta: 1\n")
+    with pytest.raises(SystemExit):
+        resolve(["--config", path, "--model", "mlp"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--norm-impl, --tta do not apply to --model mlp" in err[0]
+
+
 def test_presets_are_the_config_files_in_configs(capsys):
     assert set(presets()) == {os.path.splitext(f)[0] for f in os.listdir(CONFIG_DIR) if f.endswith(".yaml")}
     with pytest.raises(SystemExit):
