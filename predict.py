@@ -2,10 +2,11 @@
 
     python predict.py runs/X photo.jpg more/ [--top-k 3] [--json] [--checkpoint best|last|PATH]
 
-Any image Pillow reads (PNG, JPEG, GIF's first frame, ...; any size or mode) is turned upright by its
-EXIF orientation, converted to RGB (an alpha channel is dropped), centre-cropped to a square and
-resized to 32x32 with bicubic filtering (a 32x32 image is used as it is), then normalised as the run
-was trained. A folder contributes the files in it, sorted, whose extension Pillow knows.
+Any image Pillow opens is read as what it shows (datamodules/images.py: every mode, 16-bit and float
+grey scaled from their range, transparency over white, EXIF orientation, an animation's first frame),
+or refused in one line; then centre-cropped to a square and resized to 32x32 (a 32x32 image is used as
+it is) and normalised as the run was trained. A folder contributes the files in it, sorted, whose
+extension Pillow knows.
 
 Output: one line per file, `FILE: cat 0.812  dog 0.104  frog 0.041`, or with --json one JSON object
 per line, {"file": ..., "top": [{"class": ..., "prob": ...}, ...]}. A file that cannot be read gets
@@ -16,18 +17,16 @@ import json
 import os
 import sys
 
-import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from datamodules.cifar10 import CLASSES
+from datamodules.images import read_image
 from models.loading import load_run
 from training import console
 from training.config import Parser
 from training.inference import one_line_errors
 
-SIDE = 32  # CIFAR-10's image side, in pixels
-RESAMPLE = Image.Resampling.BICUBIC
 BATCH = 256  # images per forward pass
 
 
@@ -46,15 +45,6 @@ def build_parser():
     p.add_argument("--json", action="store_true", help="one JSON object per line instead of text")
     p.add_argument("--checkpoint", default="best", help="best (default; what results.json's test_acc used), last, or a .ckpt path")
     return p
-
-
-def read_image(path):
-    """An image file -> uint8 tensor (3, 32, 32), as the module docstring describes; OSError/ValueError if unreadable."""
-    with Image.open(path) as img:
-        img = ImageOps.exif_transpose(img).convert("RGB")
-    if img.size != (SIDE, SIDE):
-        img = ImageOps.fit(img, (SIDE, SIDE), RESAMPLE)  # centre crop to a square, then resize
-    return torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1)
 
 
 def expand(paths):
