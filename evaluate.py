@@ -31,14 +31,14 @@ from torchmetrics.classification import (MulticlassAccuracy, MulticlassCalibrati
 
 from datamodules.cifar10 import CLASSES
 from models import init_params
-from models.loading import load_run
-from training import eval_plots
+from inference import load_run
+from inference import plots
 from training import console
 from training.config import Parser
-from training.inference import UsageError, one_line_errors, test_data
-from training.run_folder import WANDB_ID, RunFolder, strict_json
+from inference.data import test_data
+from runfolder import BadInput, RunFolder, one_line_errors, strict_json
+from runfolder.folder import CALIBRATION, CONFUSION, EVAL_METRICS, MISTAKES, WANDB_ID
 
-METRICS, CONFUSION, CALIBRATION, MISTAKES = "metrics.json", "confusion.png", "calibration.png", "mistakes.png"
 ECE_BINS = 15      # equal-width confidence bins of the expected calibration error (Guo et al. 2017 use 15)
 N_MISTAKES = 32    # images in mistakes.png
 
@@ -138,7 +138,7 @@ def main(argv=None):
     model, cfg = load_run(args.run_dir, args.checkpoint)
     if args.tta is not None:
         if "tta" not in init_params(type(model)):
-            raise UsageError(f"--tta: {cfg['model']} has no test-time augmentation")
+            raise BadInput(f"--tta: {cfg['model']} has no test-time augmentation")
         model.hparams.tta = args.tta
     data = test_data(cfg, args.data_dir)
     acc, loss, logits, labels = run_test(model, cfg, data, args.accelerator)
@@ -156,20 +156,20 @@ def main(argv=None):
         precision=cfg.get("precision", "32-true"), evaluated_utc=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     )
     os.makedirs(folder.eval_dir, exist_ok=True)
-    with open(os.path.join(folder.eval_dir, METRICS), "w") as f:
+    with open(os.path.join(folder.eval_dir, EVAL_METRICS), "w") as f:
         f.write(strict_json(report) + "\n")
 
     figures = {name: os.path.join(folder.eval_dir, file) for name, file in
                (("confusion", CONFUSION), ("calibration", CALIBRATION), ("mistakes", MISTAKES))}
-    eval_plots.confusion(counts, CLASSES, figures["confusion"])
-    eval_plots.calibration(m["confidences"], m["correct"], ECE_BINS, m["ece"], figures["calibration"])
+    plots.confusion(counts, CLASSES, figures["confusion"])
+    plots.calibration(m["confidences"], m["correct"], ECE_BINS, m["ece"], figures["calibration"])
     preds = logits.argmax(1)
     confidence = logits.softmax(1).max(1).values
     wrong = (preds != labels).nonzero().flatten()
     worst = wrong[confidence[wrong].argsort(descending=True)][:N_MISTAKES]
     raw = data.x[data.splits["test"]]  # uint8, in the test loader's order
     assert torch.equal(data.y[data.splits["test"]], labels), "the test loader keeps the split's order"
-    eval_plots.mistakes(raw[worst], labels[worst].tolist(), preds[worst].tolist(), confidence[worst].tolist(),
+    plots.mistakes(raw[worst], labels[worst].tolist(), preds[worst].tolist(), confidence[worst].tolist(),
                         CLASSES, figures["mistakes"])
 
     wandb_line = log_to_wandb(folder, cfg, flat_numbers(report), figures)

@@ -21,11 +21,12 @@ import warnings
 import numpy as np
 import torch
 
-from models.loading import load_run
+from inference import load_run
 from models.numpy_classifier import NumpyMLPClassifier
 from training import console
 from training.config import Parser
-from training.inference import UsageError, one_line_errors, test_data, test_images
+from inference.data import test_data, test_images
+from runfolder import BadInput, one_line_errors
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt", "npz": ".npz"}
 DEFAULT_NAME = "model"  # RUN_DIR/model.<extension> unless --out says otherwise
@@ -110,7 +111,7 @@ def main(argv=None):
     model, cfg = load_run(args.run_dir, args.checkpoint)
     is_numpy = isinstance(model, NumpyMLPClassifier)
     if is_numpy != (args.format == "npz"):
-        raise UsageError(f"{cfg['model']} exports with --format npz only" if is_numpy
+        raise BadInput(f"{cfg['model']} exports with --format npz only" if is_numpy
                          else f"--format npz is for numpy_mlp runs; {cfg['model']} exports to onnx or torchscript")
     out = args.out or os.path.join(args.run_dir, DEFAULT_NAME + FORMATS[args.format])
     if os.path.dirname(out):

@@ -22,10 +22,10 @@ from PIL import Image, UnidentifiedImageError
 
 from datamodules.cifar10 import CLASSES
 from datamodules.images import read_image
-from models.loading import load_run
+from inference import load_run
 from training import console
 from training.config import Parser
-from training.inference import one_line_errors
+from runfolder import one_line_errors
 
 BATCH = 256  # images per forward pass
 

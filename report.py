@@ -22,7 +22,7 @@ import textwrap
 import numpy as np
 
 from training.config import RUNTIME_KEYS
-from training.run_folder import RunFolder, RunFolderError
+from runfolder import BadInput, RunFolder
 
 # What never splits or labels rows: where/how a run ran (training.config), and the seed, over which
 # rows pool (mean +- std), and the preset's name (its values are in the config already).
@@ -57,7 +57,7 @@ def load_run(path):
     try:
         run["config"] = folder.read_config()
         run["results"] = folder.read_results()
-    except RunFolderError as e:
+    except BadInput as e:
         run["why"] = str(e)
         return run
     run["series"] = read_series(folder.metrics_path)

@@ -8,7 +8,7 @@
     python train.py --preset fast --print-config           # the resolved config; nothing runs
 
 training/config.py layers the settings, training/run.py runs them; the run folder gets config.yaml,
-metrics.csv, checkpoints/ and results.json (training/run_folder.py). Exit status: 0 completed,
+metrics.csv, checkpoints/ and results.json (runfolder/folder.py). Exit status: 0 completed,
 1 bad data or folder, 2 bad settings, 3 diverged, 128 + N stopped by signal N.
 """
 import sys
@@ -24,13 +24,12 @@ def main(argv=None, callbacks=()):
     if invocation.get("print_config"):
         print(yaml.safe_dump(cfg, sort_keys=False), end="")
         return cfg
-    from datamodules import CIFAR10DataError
-    from training.run import RunEnded, UserError, train
-    from training.run_folder import RunFolderError
+    from runfolder import BadInput
+    from training.run import RunEnded, train
 
     try:
         results = train(cfg, callbacks, smoke=invocation.get("smoke", False))
-    except (CIFAR10DataError, UserError, RunFolderError) as e:  # bad data, settings or folder: one line
+    except BadInput as e:  # bad data, settings or folder: one line
         sys.exit(f"error: {e}")
     except RunEnded as e:  # diverged or interrupted: results.json and one stderr line say so
         sys.exit(e.code)

@@ -37,7 +37,7 @@ import sys
 import tempfile
 import time
 
-from training.run_folder import strict_json
+from runfolder.folder import strict_json
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TABLE, RAW, LOG, TESTS_XML = "gpu.md", "gpu.json", "gpu.log", "gpu-tests.xml"  # what --out gets

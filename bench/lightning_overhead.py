@@ -27,7 +27,7 @@ from training.callbacks import StopOnDivergence
 from training.config import model_kwargs, resolve
 from training.loggers import build_loggers, finish_loggers
 from training.run import build_data
-from training.run_folder import RunFolder
+from runfolder.folder import RunFolder
 from training.trainer import build_trainer
 
 from . import common

@@ -13,6 +13,8 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 
+from runfolder import BadInput
+
 from . import files
 from .batches import Batches
 
@@ -63,7 +65,7 @@ class CIFAR10DataModule(pl.LightningDataModule):
                 warnings.warn(f"{folder}: {n} {split} images, not {files.FULL_SIZES[split]}; using them as they are")
         val_size = self.hparams.val_size
         if not 0 <= val_size < len(train_y):
-            raise files.CIFAR10DataError(f"val_size must be in [0, {len(train_y)}), got {val_size}")
+            raise BadInput(f"val_size must be in [0, {len(train_y)}), got {val_size}")
         self.x = torch.from_numpy(np.concatenate([train_x, test_x]))
         self.y = torch.from_numpy(np.concatenate([train_y, test_y]))
         # The split depends on the seed only, never on the world size or the device.

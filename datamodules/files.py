@@ -1,6 +1,6 @@
 """Find, download, verify and safely read the CIFAR-10 python batches.
 
-Everything here raises `CIFAR10DataError` with a one-line message that names the file or folder,
+Everything here raises `BadInput` with a one-line message that names the file or folder,
 so the CLI can print it without a traceback.
 """
 import os
@@ -8,6 +8,8 @@ import pickle
 import tarfile
 
 import numpy as np
+
+from runfolder import BadInput
 
 try:  # numpy >= 2 moved the ndarray pickle helper
     from numpy._core.multiarray import _reconstruct
@@ -24,10 +26,6 @@ PIXELS = 3 * 32 * 32
 FULL_SIZES = {"train": 50_000, "test": 10_000}
 
 
-class CIFAR10DataError(RuntimeError):
-    """A user-facing data problem; the message is one line and says what to do."""
-
-
 def locate(data_dir, download=True):
     """Return the `cifar-10-batches-py` folder under data_dir, extracting or downloading it if needed.
 
@@ -41,11 +39,11 @@ def locate(data_dir, download=True):
     archive = os.path.join(data_dir, ARCHIVE)
     if not os.path.exists(archive):
         if not download:
-            raise CIFAR10DataError(f"no CIFAR-10 in {data_dir}: put {FOLDER}/ or {ARCHIVE} there")
+            raise BadInput(f"no CIFAR-10 in {data_dir}: put {FOLDER}/ or {ARCHIVE} there")
         _download(data_dir)
     _extract(archive, data_dir)
     if not os.path.isdir(folder):
-        raise CIFAR10DataError(f"{archive} did not contain {FOLDER}/")
+        raise BadInput(f"{archive} did not contain {FOLDER}/")
     return folder
 
 
@@ -57,7 +55,7 @@ def _download(data_dir):
         download_url(URL, data_dir, filename=ARCHIVE, md5=ARCHIVE_MD5)
     except Exception as e:  # URLError, timeouts, md5 failures: all mean "no usable archive"
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise CIFAR10DataError(
+        raise BadInput(
             f"no CIFAR-10 in {data_dir} and the download failed ({reason}): put {FOLDER}/ or {ARCHIVE} "
             f"there (e.g. from {URL}), or run where the internet is reachable") from None
 
@@ -66,13 +64,13 @@ def _extract(archive, data_dir):
     from torchvision.datasets.utils import check_md5
 
     if not check_md5(archive, ARCHIVE_MD5):
-        raise CIFAR10DataError(f"{archive} is not the official archive (md5 mismatch): delete it and rerun, "
+        raise BadInput(f"{archive} is not the official archive (md5 mismatch): delete it and rerun, "
                                f"or unpack a copy you trust as {FOLDER}/")
     try:
         with tarfile.open(archive) as tar:
             tar.extractall(data_dir, filter="data")
     except (tarfile.TarError, OSError) as e:
-        raise CIFAR10DataError(f"cannot extract {archive}: {e}") from None
+        raise BadInput(f"cannot extract {archive}: {e}") from None
 
 
 class SafeUnpickler(pickle.Unpickler):
@@ -113,26 +111,26 @@ def _uint8_dtype(spec, *args):
 def read_batch(path):
     """Read one batch file -> (images uint8 (N, 3072), labels int64 (N,)), checking its structure."""
     if not os.path.isfile(path):
-        raise CIFAR10DataError(f"missing {path}: the folder must hold {', '.join(TRAIN_FILES)} and {TEST_FILE}")
+        raise BadInput(f"missing {path}: the folder must hold {', '.join(TRAIN_FILES)} and {TEST_FILE}")
     try:
         with open(path, "rb") as f:
             batch = SafeUnpickler(f, encoding="bytes").load()
     except pickle.UnpicklingError as e:
-        raise CIFAR10DataError(f"unsafe or corrupt {path}: {e}") from None
+        raise BadInput(f"unsafe or corrupt {path}: {e}") from None
     except Exception as e:  # EOFError (truncated), ValueError, ... : every way a bad file fails to parse
-        raise CIFAR10DataError(f"corrupt {path}: {type(e).__name__}: {e}") from None
+        raise BadInput(f"corrupt {path}: {type(e).__name__}: {e}") from None
     if not isinstance(batch, dict):
-        raise CIFAR10DataError(f"malformed {path}: expected a dict, found {type(batch).__name__}")
+        raise BadInput(f"malformed {path}: expected a dict, found {type(batch).__name__}")
     batch = {k.decode() if isinstance(k, bytes) else k: v for k, v in batch.items()}
     data, labels = batch.get("data"), batch.get("labels")
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != PIXELS:
         got = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
-        raise CIFAR10DataError(f"malformed {path}: 'data' must be uint8 of shape (N, {PIXELS}), found {got}")
+        raise BadInput(f"malformed {path}: 'data' must be uint8 of shape (N, {PIXELS}), found {got}")
     if not isinstance(labels, list) or len(labels) != len(data) or not all(isinstance(v, int) for v in labels):
-        raise CIFAR10DataError(f"malformed {path}: 'labels' must be a list of {len(data)} ints")
+        raise BadInput(f"malformed {path}: 'labels' must be a list of {len(data)} ints")
     labels = np.asarray(labels, dtype=np.int64)
     if len(labels) and (labels.min() < 0 or labels.max() > 9):
-        raise CIFAR10DataError(f"malformed {path}: labels must lie in 0..9, found {labels.min()}..{labels.max()}")
+        raise BadInput(f"malformed {path}: labels must lie in 0..9, found {labels.min()}..{labels.max()}")
     return data, labels
 
 

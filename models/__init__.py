@@ -74,5 +74,3 @@ def init_params(cls):
                 params[p.name] = p.default
     return {k: v for k, v in params.items() if k not in getattr(cls, "fixed_params", ())}
 
-
-def load_run(*args, **kwargs): from .loading import load_run; return load_run(*args, **kwargs)  # models/loading.py

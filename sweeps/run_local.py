@@ -28,7 +28,8 @@ import yaml
 
 if __package__ in (None, ""):  # run as `python sweeps/run_local.py`
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from sweeps.sweep_file import ROOT, SweepError, expand, grid, params  # noqa: E402  (ROOT: for the tests)
+from runfolder import BadInput  # noqa: E402
+from sweeps.sweep_file import ROOT, expand, grid, params  # noqa: E402  (ROOT: for the tests)
 from sweeps import sweep_file  # noqa: E402
 
 
@@ -36,7 +37,7 @@ def load(path):
     """The sweep file (sweeps/sweep_file.py reads and checks it); this runner expands grids only."""
     sweep = sweep_file.load(path)
     if sweep["method"] != "grid":
-        raise SweepError(f"{path}: method is {sweep['method']!r}; the local runner expands grid sweeps only "
+        raise BadInput(f"{path}: method is {sweep['method']!r}; the local runner expands grid sweeps only "
                          "(sweeps/search.py runs random and bayes)")
     return sweep
 
@@ -55,10 +56,10 @@ def select(sweep, only):
         for pair in shlex.split(spec):
             key, sep, text = pair.partition("=")
             if not sep or key not in ax:
-                raise SweepError(f"--only {spec!r}: {pair!r} is not PARAMETER=VALUE with one of {list(ax)}")
+                raise BadInput(f"--only {spec!r}: {pair!r} is not PARAMETER=VALUE with one of {list(ax)}")
             want[key] = yaml.safe_load(text)
             if want[key] not in ax[key]:
-                raise SweepError(f"--only {spec!r}: {key} takes {ax[key]}, not {want[key]!r}")
+                raise BadInput(f"--only {spec!r}: {key} takes {ax[key]}, not {want[key]!r}")
         picked.append(configs.index(want))
     return picked
 
@@ -91,9 +92,9 @@ def main(argv=None):
         if args.index is not None:
             bad = [i for i in args.index if not 0 <= i < n]
             if bad:
-                raise SweepError(f"--index {bad[0]} is outside 0..{n - 1}")
+                raise BadInput(f"--index {bad[0]} is outside 0..{n - 1}")
             picked = [i for i in args.index if i in picked]
-    except (OSError, yaml.YAMLError, SweepError) as e:
+    except (OSError, yaml.YAMLError, BadInput) as e:
         p.exit(2, f"run_local.py: error: {str(e).splitlines()[0]}\n")
     if args.count:
         print(n)

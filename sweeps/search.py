@@ -30,8 +30,9 @@ import time
 
 if __package__ in (None, ""):  # run as `python sweeps/search.py`
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from runfolder import BadInput  # noqa: E402
 from sweeps import study as studies  # noqa: E402
-from sweeps.sweep_file import SweepError, load, params, train_args  # noqa: E402
+from sweeps.sweep_file import load, params, train_args  # noqa: E402
 
 PROG = "search.py"
 
@@ -59,7 +60,7 @@ def runner_flags(study_dir, run_dir):
 
 
 def resolve_quietly(argv):
-    """training.config.resolve, with its one-line error turned into SweepError instead of an exit."""
+    """training.config.resolve, with its one-line error turned into BadInput instead of an exit."""
     from training.config import resolve
 
     err = io.StringIO()
@@ -67,7 +68,7 @@ def resolve_quietly(argv):
         with contextlib.redirect_stderr(err):
             return resolve(argv)[0]
     except SystemExit:
-        raise SweepError(err.getvalue().strip().splitlines()[-1].split("error: ", 1)[-1]) from None
+        raise BadInput(err.getvalue().strip().splitlines()[-1].split("error: ", 1)[-1]) from None
 
 
 def preflight(sweep, study_dir, extra):
@@ -78,24 +79,23 @@ def preflight(sweep, study_dir, extra):
     for word in extra:
         dest = word[2:].split("=")[0].replace("-", "_") if word.startswith("--") else None
         if dest in searched or dest and dest.startswith("no_") and dest[3:] in searched:
-            raise SweepError(f"{word.split('=')[0]} after -- sets a parameter the sweep searches; leave it out")
+            raise BadInput(f"{word.split('=')[0]} after -- sets a parameter the sweep searches; leave it out")
     key, watched, _ = studies.metric(sweep)
     for end in (0, -1):
         values = {p.name: p.values[end] if p.values is not None else p.value((p.low, p.high)[end]) for p in params(sweep)}
         cfg = resolve_quietly(train_args(sweep, values) + runner_flags(study_dir, "trial-check") + extra)
         if cfg["devices"] * cfg["num_nodes"] > 1:
-            raise SweepError("a trial runs on one device (--devices 1 --num-nodes 1): the pruner reports from one "
+            raise BadInput("a trial runs on one device (--devices 1 --num-nodes 1): the pruner reports from one "
                              "process; run more workers instead")
         if cfg["val_size"] == 0:
-            raise SweepError(f"--val-size 0: the search needs a validation split ({watched} is its signal)")
+            raise BadInput(f"--val-size 0: the search needs a validation split ({watched} is its signal)")
 
 
 def run_trial(claimed, sweep, study_dir, extra):
     """Train one claimed trial and record how it ended. Returns None, or the exit status when a signal stopped it."""
-    from datamodules import CIFAR10DataError
     from optuna.trial import TrialState
-    from training.run import DIVERGED_EXIT, RunEnded, UserError, train
-    from training.run_folder import RunFolderError
+
+    from training.run import DIVERGED_EXIT, RunEnded, train
 
     from sweeps.pruning import ReportToTrial
 
@@ -120,7 +120,7 @@ def run_trial(claimed, sweep, study_dir, extra):
             studies.hand_back(claimed.study, claimed.storage, trial.number, "interrupted", str(e))
         print(f"trial {trial.number}: interrupted ({e}); it continues from its checkpoint later", flush=True)
         return e.code
-    except (SweepError, UserError, RunFolderError, CIFAR10DataError) as e:
+    except BadInput as e:
         claimed.finish(TrialState.FAIL, status="refused", reason=str(e))
         print(f"trial {trial.number}: refused, recorded as failed: {e}", file=sys.stderr, flush=True)
         return None
@@ -155,16 +155,16 @@ def main(argv=None):
             size = len(grid(sweep))
             n = size if n is None else n
             if n > size:
-                raise SweepError(f"--trials {n}: the grid has only {size} configs")
+                raise BadInput(f"--trials {n}: the grid has only {size} configs")
         elif n is None:
-            raise SweepError(f"--trials is required for method {sweep['method']}")
+            raise BadInput(f"--trials is required for method {sweep['method']}")
         if n < 1 or args.grace <= 0:
-            raise SweepError("--trials and --grace must be positive")
+            raise BadInput("--trials and --grace must be positive")
         journal = args.study or os.path.join("runs", sweep["name"], studies.STUDY_FILE)
         study_dir = os.path.dirname(journal) or "."
         preflight(sweep, study_dir, extra)
         study, storage = studies.open_study(journal, sweep, n, args.grace)
-    except SweepError as e:
+    except BadInput as e:
         p.exit(2, f"{PROG}: error: {e}\n")
     me = studies.worker_id()
     print(f"worker {me}: study {study.study_name} ({journal}), {study.user_attrs['trials']} trials", flush=True)

@@ -30,7 +30,8 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock, JournalStorage
 from optuna.trial import TrialState
 
-from sweeps.sweep_file import SweepError, grid, params
+from runfolder import BadInput
+from sweeps.sweep_file import grid, params
 
 STUDY_FILE = "study.log"   # the journal's default name inside the study folder (runs/<study>/)
 TRIAL_DIR = "trial-{:03d}"  # a trial's run folder inside the study folder, by its slot (0..N-1)
@@ -39,7 +40,7 @@ LOCK_GRACE_S = 30          # seconds after which a journal lock left by a killed
 READY_WAIT_S = 60          # how long a worker waits for the study's creator to finish enqueueing
 # Metric name -> (results.json key the trial's value is read from, the val metric the pruner watches).
 # val/acc is the run's best validation accuracy: the checkpoint it tests is chosen by it, too.
-METRICS = {"val/acc": ("best_val_acc", "val/acc"), "test/acc": ("test_acc", "val/acc"),
+OBJECTIVES = {"val/acc": ("best_val_acc", "val/acc"), "test/acc": ("test_acc", "val/acc"),
            "test/loss": ("test_loss", "val/loss")}
 
 
@@ -56,9 +57,9 @@ def worker_id():
 def metric(sweep):
     """(results.json key, watched val metric, direction) of the sweep's metric."""
     name = sweep["metric"]["name"]
-    if name not in METRICS:
-        raise SweepError(f"{sweep['name']}: metric {name!r}: search.py optimises one of {', '.join(METRICS)}")
-    return (*METRICS[name], sweep["metric"]["goal"])
+    if name not in OBJECTIVES:
+        raise BadInput(f"{sweep['name']}: metric {name!r}: search.py optimises one of {', '.join(OBJECTIVES)}")
+    return (*OBJECTIVES[name], sweep["metric"]["goal"])
 
 
 def sampler(sweep):
@@ -134,10 +135,10 @@ def open_study(journal, sweep, n_trials, grace=GRACE_S):
         deadline = time.monotonic() + READY_WAIT_S
         while "trials" not in study.user_attrs:  # its creator is still enqueueing
             if time.monotonic() > deadline:
-                raise SweepError(f"{journal}: the study's creator never finished setting it up; start a new --study")
+                raise BadInput(f"{journal}: the study's creator never finished setting it up; start a new --study")
             time.sleep(0.5)
         if study.user_attrs["sweep"] != spec:
-            raise SweepError(f"{journal} holds a study of another sweep (method, metric, parameters or "
+            raise BadInput(f"{journal} holds a study of another sweep (method, metric, parameters or "
                              "early_terminate differ); use a new --study")
         return study, storage
     study.set_user_attr("sweep", spec)
@@ -216,16 +217,17 @@ def hand_back(study, storage, number, status, reason):
 
 
 def in_use(folder):
-    """Whether a live process holds the run folder's lock (training/lock.py; the kernel drops it when the
+    """Whether a live process holds the run folder's lock (runfolder/lock.py; the kernel drops it when the
     process dies): then its worker is alive, however late its heartbeat."""
-    from training.lock import RunLock
-    from training.run_folder import RunFolder, RunFolderError
+    from runfolder.lock import RunLock
+    from runfolder import BadInput
+    from runfolder.folder import RunFolder
 
     if not RunFolder(folder).has_config():  # no run started there, so no lock to hold (and none to create)
         return False
     try:
         RunLock(RunFolder(folder)).release()
-    except RunFolderError:
+    except BadInput:
         return True
     return False
 

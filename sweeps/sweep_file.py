@@ -15,7 +15,7 @@
 
 `wandb sweep` reads the same files. Everything here is checked before anything runs: a parameter
 must be a train.py flag, every value it can take must pass that flag's own type and choices
-(training/config.py), ranges need min < max; SweepError carries the one line to print.
+(training/config.py), ranges need min < max; BadInput carries the one line to print.
 """
 import itertools
 import math
@@ -27,7 +27,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:  # run as `python sweeps/x.py`: the repository's packages are importable
     sys.path.insert(0, ROOT)
 
-from training.run_folder import read_yaml  # noqa: E402  (stdlib and yaml only: no torch)
+from runfolder import BadInput, read_yaml  # noqa: E402  (stdlib and yaml only: no torch)
 
 METHODS = ("grid", "random", "bayes")
 # W&B distributions this reader maps onto a bounded range (search.py: onto Optuna's distributions).
@@ -41,10 +41,6 @@ HYPERBAND_KEYS = {"type", "min_iter", "max_iter", "s", "eta"}
 RUNNER_FLAGS = {"output_dir", "run_name", "group"}  # set per run by the runners; a sweep must not
 DEFAULT_METRIC = {"name": "val/acc", "goal": "maximize"}
 DEFAULT_COMMAND = ["${env}", "${interpreter}", "${program}", "${args}"]  # wandb's default
-
-
-class SweepError(Exception):
-    """A sweep file a runner cannot use; the message is one line naming the file."""
 
 
 @dataclass(frozen=True)
@@ -75,27 +71,27 @@ class Param:
 
 
 def load(path, check=True):
-    """The sweep file as a dict, with `name` and `metric` filled in; SweepError on anything wrong.
+    """The sweep file as a dict, with `name` and `metric` filled in; BadInput on anything wrong.
     check: also check every parameter against train.py's flags (imports training.config)."""
-    sweep = read_yaml(path, SweepError)
+    sweep = read_yaml(path, BadInput)
     if not isinstance(sweep, dict) or "parameters" not in sweep or "program" not in sweep:
-        raise SweepError(f"{path}: not a sweep file (needs program and parameters)")
+        raise BadInput(f"{path}: not a sweep file (needs program and parameters)")
     unknown = sorted(set(sweep) - TOP_KEYS)
     if unknown:
-        raise SweepError(f"{path}: unknown key {unknown[0]!r} (a W&B sweep has {', '.join(sorted(TOP_KEYS))})")
+        raise BadInput(f"{path}: unknown key {unknown[0]!r} (a W&B sweep has {', '.join(sorted(TOP_KEYS))})")
     if sweep.get("method") not in METHODS:
-        raise SweepError(f"{path}: method is {sweep.get('method')!r}; use one of {', '.join(METHODS)}")
+        raise BadInput(f"{path}: method is {sweep.get('method')!r}; use one of {', '.join(METHODS)}")
     sweep.setdefault("name", os.path.splitext(os.path.basename(path))[0])
     sweep["metric"] = {**DEFAULT_METRIC, **(sweep.get("metric") or {})}
     if sweep["metric"]["goal"] not in ("maximize", "minimize"):
-        raise SweepError(f"{path}: metric goal is {sweep['metric']['goal']!r}; use maximize or minimize")
+        raise BadInput(f"{path}: metric goal is {sweep['metric']['goal']!r}; use maximize or minimize")
     if not isinstance(sweep["parameters"], dict) or not sweep["parameters"]:
-        raise SweepError(f"{path}: parameters must be a mapping of flag names to specs")
+        raise BadInput(f"{path}: parameters must be a mapping of flag names to specs")
     ps = [parse_param(path, name, spec) for name, spec in sweep["parameters"].items()]
     if sweep["method"] == "grid":
         ranged = [p.name for p in ps if p.values is None]
         if ranged:
-            raise SweepError(f"{path}: parameter {ranged[0]!r} is a range; a grid needs its values listed")
+            raise BadInput(f"{path}: parameter {ranged[0]!r} is a range; a grid needs its values listed")
     hyperband(path, sweep.get("early_terminate"))
     if check:
         check_flags(path, ps)
@@ -110,42 +106,42 @@ def params(sweep):
 def parse_param(path, name, spec):
     where = f"{path}: parameter {name!r}"
     if not isinstance(spec, dict):
-        raise SweepError(f"{where}: expected a mapping like {{values: [...]}}, got {spec!r}")
+        raise BadInput(f"{where}: expected a mapping like {{values: [...]}}, got {spec!r}")
     if "parameters" in spec:
-        raise SweepError(f"{where}: nested parameters are not supported")
+        raise BadInput(f"{where}: nested parameters are not supported")
     unknown = sorted(set(spec) - PARAM_KEYS)
     if unknown:
-        raise SweepError(f"{where}: unknown key {unknown[0]!r} (supported: {', '.join(sorted(PARAM_KEYS))})")
+        raise BadInput(f"{where}: unknown key {unknown[0]!r} (supported: {', '.join(sorted(PARAM_KEYS))})")
     dist = spec.get("distribution")
     if dist is not None and dist not in DISTRIBUTIONS:
-        raise SweepError(f"{where}: distribution {dist!r} is not supported (use one of {', '.join(DISTRIBUTIONS)})")
+        raise BadInput(f"{where}: distribution {dist!r} is not supported (use one of {', '.join(DISTRIBUTIONS)})")
     if "value" in spec:
         return Param(name, values=(spec["value"],))
     if "values" in spec:
         if not isinstance(spec["values"], list) or not spec["values"]:
-            raise SweepError(f"{where}: values must be a non-empty list")
+            raise BadInput(f"{where}: values must be a non-empty list")
         return Param(name, values=tuple(spec["values"]))
     if dist in ("categorical", "constant"):
-        raise SweepError(f"{where}: distribution {dist} needs values")
+        raise BadInput(f"{where}: distribution {dist} needs values")
     if "min" not in spec or "max" not in spec:
-        raise SweepError(f"{where}: needs value, values, or min and max")
+        raise BadInput(f"{where}: needs value, values, or min and max")
     low, high = spec["min"], spec["max"]
     for key, v in (("min", low), ("max", high), ("q", spec.get("q", 1))):
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-            raise SweepError(f"{where}: {key} must be a finite number, got {v!r}")
+            raise BadInput(f"{where}: {key} must be a finite number, got {v!r}")
     if low >= high:  # W&B's own check (wandb sweep) refuses min == max too
-        raise SweepError(f"{where}: min {low} is not less than max {high}")
+        raise BadInput(f"{where}: min {low} is not less than max {high}")
     if dist is None:  # W&B infers the distribution from the bounds' types
         dist = "int_uniform" if isinstance(low, int) and isinstance(high, int) else "uniform"
     if dist == "int_uniform" and not (isinstance(low, int) and isinstance(high, int)):
-        raise SweepError(f"{where}: int_uniform needs integer min and max, got {low} and {high}")
+        raise BadInput(f"{where}: int_uniform needs integer min and max, got {low} and {high}")
     if dist == "log_uniform":  # W&B: min and max are natural-log exponents
         low, high = math.exp(low), math.exp(high)
     elif dist in ("log_uniform_values", "q_log_uniform_values") and low <= 0:
-        raise SweepError(f"{where}: {dist} needs min > 0, got {low}")
+        raise BadInput(f"{where}: {dist} needs min > 0, got {low}")
     q = spec.get("q", 1) if dist.startswith("q_") else None
     if q is not None and q <= 0:
-        raise SweepError(f"{where}: q must be > 0, got {q}")
+        raise BadInput(f"{where}: q must be > 0, got {q}")
     return Param(name, distribution=dist, low=low, high=high, q=q)
 
 
@@ -154,37 +150,37 @@ def hyperband(path, et):
     if et is None:
         return
     if not isinstance(et, dict) or et.get("type") != "hyperband":
-        raise SweepError(f"{path}: early_terminate must be {{type: hyperband, ...}}")
+        raise BadInput(f"{path}: early_terminate must be {{type: hyperband, ...}}")
     unknown = sorted(set(et) - HYPERBAND_KEYS)
     if unknown:
-        raise SweepError(f"{path}: early_terminate: unknown key {unknown[0]!r} (supported: "
+        raise BadInput(f"{path}: early_terminate: unknown key {unknown[0]!r} (supported: "
                          f"{', '.join(sorted(HYPERBAND_KEYS))})")
     for key in ("min_iter", "max_iter", "s", "eta"):
         if key in et and (isinstance(et[key], bool) or not isinstance(et[key], int) or et[key] < 1):
-            raise SweepError(f"{path}: early_terminate: {key} must be a positive integer, got {et[key]!r}")
+            raise BadInput(f"{path}: early_terminate: {key} must be a positive integer, got {et[key]!r}")
     if "min_iter" not in et and not ("max_iter" in et and "s" in et):
-        raise SweepError(f"{path}: early_terminate: give min_iter, or max_iter and s")
+        raise BadInput(f"{path}: early_terminate: give min_iter, or max_iter and s")
     if et.get("eta", 3) < 2:
-        raise SweepError(f"{path}: early_terminate: eta must be >= 2, got {et['eta']}")
+        raise BadInput(f"{path}: early_terminate: eta must be >= 2, got {et['eta']}")
 
 
 def check_flags(path, ps):
     """Each parameter is a train.py flag a sweep may set, and each value it can take passes that flag's
     own parsing (the min and max of a range, every listed value)."""
-    from training.config import INVOCATION, ConfigError, build_parser, check_mapping
+    from training.config import INVOCATION, build_parser, check_mapping
 
     dests = {a.dest for a in build_parser()._actions if a.option_strings} - set(INVOCATION) - {"help"}
     for p in ps:
         dest = p.name.replace("-", "_")
         if dest not in dests:
-            raise SweepError(f"{path}: parameter {p.name!r} is not a train.py flag (see python train.py --help)")
+            raise BadInput(f"{path}: parameter {p.name!r} is not a train.py flag (see python train.py --help)")
         if dest in RUNNER_FLAGS:
-            raise SweepError(f"{path}: parameter {p.name!r} is set by the runner for each run; leave it out")
+            raise BadInput(f"{path}: parameter {p.name!r} is set by the runner for each run; leave it out")
         for v in p.values if p.values is not None else (p.value(p.low), p.value(p.high)):
             try:
                 check_mapping({p.name: v}, path)
-            except ConfigError as e:
-                raise SweepError(f"{path}: parameter {p.name!r}: {str(e).split(': ', 1)[-1]}") from None
+            except BadInput as e:
+                raise BadInput(f"{path}: parameter {p.name!r}: {str(e).split(': ', 1)[-1]}") from None
 
 
 def grid(sweep):

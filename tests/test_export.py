@@ -6,7 +6,7 @@ import torch
 
 import export
 from datamodules import CIFAR10DataModule
-from models.loading import load_run
+from inference import load_run
 from tests.trained_runs import trained_run
 
 

@@ -11,7 +11,7 @@ from PIL import Image
 
 import predict
 from datamodules import CIFAR10DataModule
-from models.loading import load_run
+from inference import load_run
 from tests.conftest import ROOT
 from tests.trained_runs import trained_run
 

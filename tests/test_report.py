@@ -8,7 +8,7 @@ import yaml
 
 import report
 import train
-from training import run_folder
+from runfolder import folder as run_folder
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import pytorch_lightning as pl
 
 import train
 from training.resume import latest_checkpoint
-from training.run_folder import RunFolder
+from runfolder.folder import RunFolder
 
 # 250 train images / batch 16 = 15 steps an epoch, so 24 steps cross an epoch boundary; augmentation,
 # dropout, Adam and a warm-up + cosine schedule each carry state a sloppy resume would lose.

@@ -22,8 +22,9 @@ from models.conv import TTA_LEVELS
 from models.layernorm import NORMS
 from models.mlp import ACTIVATIONS, INITS
 
+from runfolder import BadInput, RunFolder, read_yaml
+
 from .checks import did_you_mean, one_line
-from .run_folder import RunFolder, RunFolderError, read_yaml
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
 
@@ -50,8 +51,6 @@ LENGTH = "length and evaluation"
 INVOCATION = ("config", "resume", "print_config", "smoke")
 
 
-class ConfigError(Exception):
-    """A bad setting: one line, naming the file and key when it came from a file."""
 
 
 class Parser(argparse.ArgumentParser):
@@ -63,7 +62,7 @@ class _Raise(argparse.ArgumentParser):
     """The same flags, raising instead of exiting: for checking a config file's values one key at a time."""
 
     def error(self, message):
-        raise ConfigError(message)
+        raise BadInput(message)
 
 
 def number(kind, low=None, low_ok=False, high=None):
@@ -195,16 +194,16 @@ CONTINUE_KEYS = RUNTIME_KEYS | _group_keys(LENGTH)  # what may differ when a run
 
 def read_file(path, parser=None):
     """A config file -> {key: value}, every value checked by the flag's own type and choices."""
-    return check_mapping(read_yaml(path, ConfigError), path, parser)
+    return check_mapping(read_yaml(path, BadInput), path, parser)
 
 
 def check_mapping(raw, path, parser=None):
     """{key: value} from a file at path -> the same, every value checked as the flag would be.
-    ConfigError names every bad key at once, with the nearest flag for a misspelled one."""
+    BadInput names every bad key at once, with the nearest flag for a misspelled one."""
     if raw is None:
         return {}
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping of flag: value, found {type(raw).__name__}")
+        raise BadInput(f"{path}: expected a mapping of flag: value, found {type(raw).__name__}")
     parser = parser or build_parser(_Raise)
     options = {a.dest: a for a in parser._actions if a.dest not in INVOCATION and a.dest != "help"}
     out, problems = {}, []
@@ -217,12 +216,12 @@ def check_mapping(raw, path, parser=None):
             continue
         try:
             parsed = vars(parser.parse_args(as_flags(options[dest], value)))
-        except ConfigError as e:
+        except BadInput as e:
             problems.append(f"{key}: {str(e).split(': ', 1)[-1]}")
             continue
         out[dest] = parsed[dest]
     if problems:
-        raise ConfigError(one_line(path, problems))
+        raise BadInput(one_line(path, problems))
     return out
 
 
@@ -231,12 +230,12 @@ def as_flags(action, value):
     flag = action.option_strings[0]
     if isinstance(action, argparse.BooleanOptionalAction):
         if not isinstance(value, bool):
-            raise ConfigError(f"expected true or false, got {value!r}")
+            raise BadInput(f"expected true or false, got {value!r}")
         return [flag if value else "--no-" + flag[2:]]
     if isinstance(value, list):
         return [flag, *map(str, value)] if action.nargs == "*" else [flag, str(value)]
     if isinstance(value, dict):
-        raise ConfigError("expected a single value, got a mapping")
+        raise BadInput("expected a single value, got a mapping")
     return [f"{flag}={value}"]
 
 
@@ -248,7 +247,7 @@ def resolve(argv=None, parser=None):
     typed = vars(parser.parse_args(argv))
     try:
         return _resolve(typed)
-    except (ConfigError, RunFolderError) as e:
+    except BadInput as e:
         parser.exit(2, f"{parser.prog}: error: {e}\n")
 
 
@@ -259,7 +258,7 @@ def _resolve(typed):
         run = RunFolder(invocation["resume"])
         layers.append((run.config_path, check_mapping(run.read_config(), run.config_path)))
         if not run.resume_candidates():
-            raise ConfigError(f"--resume {run.path}: no checkpoint to continue from (checkpoints/last.ckpt, hpc_ckpt_*.ckpt)")
+            raise BadInput(f"--resume {run.path}: no checkpoint to continue from (checkpoints/last.ckpt, hpc_ckpt_*.ckpt)")
         typed.setdefault("output_dir", invocation["resume"])
     layers += [(path, read_file(path)) for path in invocation.get("config", [])]
     layers.append(("the command line", typed))
@@ -268,7 +267,7 @@ def _resolve(typed):
     preset = read_file(presets()[preset_name][0]) if preset_name else {}
     model = given.get("model") or preset.get("model") or RUN_DEFAULTS["model"]
     if preset.get("model") not in (None, model):
-        raise ConfigError(f"preset {preset_name} is for --model {preset['model']}, not {model}")
+        raise BadInput(f"preset {preset_name} is for --model {preset['model']}, not {model}")
     hparams = model_params(model)
     cfg = {**RUN_DEFAULTS, **hparams, **MODELS[model].defaults}
     cfg.update({k: v for k, v in preset.items() if k in cfg})  # a preset's keys this model lacks are dropped
@@ -276,7 +275,7 @@ def _resolve(typed):
         foreign = [f"--{key.replace('_', '-')}" for key in layer if key not in cfg]
         if foreign:
             what = f"{', '.join(foreign)} {'does' if len(foreign) == 1 else 'do'} not apply to --model {model}"
-            raise ConfigError(what if where == "the command line" else f"{where}: {what}")
+            raise BadInput(what if where == "the command line" else f"{where}: {what}")
         cfg.update(layer)
     cfg["model"] = model
     cfg["run_name"] = cfg["run_name"] or default_run_name(cfg)

@@ -25,7 +25,7 @@ from pytorch_lightning.loggers.csv_logs import ExperimentWriter
 from pytorch_lightning.utilities import rank_zero_only
 from torchmetrics.classification import MulticlassConfusionMatrix
 
-from . import run_folder
+from runfolder import folder as run_folder
 
 N_EXAMPLES = 32  # test images, with label and prediction, in the W&B examples table
 
@@ -54,7 +54,7 @@ class AppendingWriter(ExperimentWriter):
     steps) are dropped, and a value the continued run logs again for an earlier step (the validation
     a checkpoint was saved in) replaces the old one.
     """
-    NAME_METRICS_FILE = run_folder.METRICS
+    NAME_METRICS_FILE = run_folder.METRICS_CSV
 
     def __init__(self, log_dir, resume_step=0):
         self.resume_step = resume_step

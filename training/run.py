@@ -16,22 +16,20 @@ from lightning_fabric.utilities.exceptions import MisconfigurationException
 from pytorch_lightning.utilities import rank_zero_only
 
 from datamodules import CIFAR10DataModule
+from runfolder import BadInput, RunFolder
+from runfolder.lock import RunLock
 
 from . import console
 from .callbacks import Diverged, StopOnDivergence
 from .config import CONTINUE_KEYS, data_kwargs, model_kwargs
 from .distributed import shutdown_distributed
-from .lock import RunLock
 from .loggers import build_loggers, finish_loggers
 from .resume import Interrupted, latest_checkpoint, steps_in
-from .run_folder import RunFolder, RunFolderError
 from .trainer import build_trainer
 
 DIVERGED_EXIT = 3
 
 
-class UserError(Exception):
-    """A bad setting found while setting up; train.py prints it as one line."""
 
 
 class RunEnded(Exception):
@@ -46,8 +44,8 @@ def train(cfg, callbacks=(), smoke=False):
     """Train and test the run cfg describes, in cfg["output_dir"]; return results.json's dict.
 
     `callbacks` join the Trainer's (an Optuna pruner, a test's signal). `smoke`: a few steps, one
-    val and one test batch, nothing written. Raises UserError, CIFAR10DataError or RunFolderError
-    (one line each) before anything is written, and RunEnded for a diverged or interrupted run."""
+    val and one test batch, nothing written. Raises BadInput
+    (one line) before anything is written, and RunEnded for a diverged or interrupted run."""
     start = time.perf_counter()
     console.quiet()
     pl.seed_everything(cfg["seed"], workers=True, verbose=False)
@@ -62,7 +60,7 @@ def train(cfg, callbacks=(), smoke=False):
             raise ValueError(f"--compile needs a torch model; {cfg['model']} has none")
         build_trainer(cfg, folder, [], smoke=smoke)  # settings Lightning rejects are refused here, writing nothing
     except (ValueError, MisconfigurationException) as e:
-        raise UserError(str(e).splitlines()[0]) from None
+        raise BadInput(str(e).splitlines()[0]) from None
     lead = rank_zero_only.rank == 0  # under DDP every rank runs this; one checks and writes
     lock = None
     if lead and not smoke:
@@ -114,13 +112,13 @@ def build_data(cfg):
     try:  # a setting these reject is the user's input: say so in one line
         data = CIFAR10DataModule(**data_kwargs(cfg))
     except ValueError as e:
-        raise UserError(str(e)) from None
+        raise BadInput(str(e)) from None
     if rank_zero_only.rank == 0:  # find or fetch the data before anything else starts; Lightning's own
         data.prepare_data()       # prepare_data call (local rank 0 of each node) then finds it there
     data.setup()
     per_rank = len(data.splits["train"]) // (cfg["devices"] * cfg["num_nodes"])
     if cfg["batch_size"] > per_rank:
-        raise UserError(f"--batch-size {cfg['batch_size']} is larger than the training split "
+        raise BadInput(f"--batch-size {cfg['batch_size']} is larger than the training split "
                         f"({per_rank} images per device): lower it, or --val-size")
     return data
 
@@ -130,20 +128,20 @@ def check_folder(folder, cfg):
     run folder, or another config's run folder (only CONTINUE_KEYS may differ when continuing one)."""
     path = folder.path
     if os.path.exists(path) and not os.path.isdir(path):
-        raise RunFolderError(f"--output-dir {path} is a file, not a folder")
+        raise BadInput(f"--output-dir {path} is a file, not a folder")
     if os.path.isdir(path) and os.listdir(path) and not folder.has_config():
-        raise RunFolderError(f"--output-dir {path} is not empty and holds no run (no config.yaml): choose another")
+        raise BadInput(f"--output-dir {path} is not empty and holds no run (no config.yaml): choose another")
     if folder.has_config():
         saved = folder.read_config()
         differ = sorted(k for k in set(saved) | set(cfg) if k not in CONTINUE_KEYS and saved.get(k) != cfg.get(k))
         if differ:
             shown = ", ".join(f"{k} {saved.get(k)!r} -> {cfg.get(k)!r}" for k in differ[:4])
-            raise RunFolderError(f"{path} holds a run with other settings ({shown}"
+            raise BadInput(f"{path} holds a run with other settings ({shown}"
                                  f"{', ...' if len(differ) > 4 else ''}): choose another --output-dir")
     try:
         os.makedirs(path, exist_ok=True)
     except OSError as e:
-        raise RunFolderError(f"cannot create --output-dir {path}: {e.strerror}") from None
+        raise BadInput(f"cannot create --output-dir {path}: {e.strerror}") from None
 
 
 def timer_seconds(trainer, stage):

@@ -6,7 +6,7 @@ import pytorch_lightning as pl
 from pytorch_lightning.callbacks import LearningRateMonitor, Timer
 from pytorch_lightning.plugins.environments import SLURMEnvironment
 
-from . import run_folder
+from runfolder import folder as run_folder
 from .callbacks import FolderCheckpoint, PlainLogLines, StepProgressBar
 from .loggers import logger_callbacks
 from .resume import Resumable

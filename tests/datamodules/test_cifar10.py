@@ -2,7 +2,8 @@
 import pytest
 import torch
 
-from datamodules import CIFAR10DataError, CIFAR10DataModule
+from runfolder import BadInput
+from datamodules import CIFAR10DataModule
 from datamodules.cifar10 import MEAN, STD
 
 
@@ -71,5 +72,5 @@ def test_bad_options_are_refused(cifar_dir):
         CIFAR10DataModule(cifar_dir, normalize="minmax")
     with pytest.raises(ValueError, match="crop_padding must be >= 0"):
         CIFAR10DataModule(cifar_dir, crop_padding=-1)
-    with pytest.raises(CIFAR10DataError, match="val_size"):
+    with pytest.raises(BadInput, match="val_size"):
         CIFAR10DataModule(cifar_dir, val_size=300).setup()

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from datamodules import files
-from datamodules.files import CIFAR10DataError, read_batch
+from runfolder import BadInput
+from datamodules.files import read_batch
 from tests.conftest import make_cifar, write_batch
 
 
@@ -50,7 +51,7 @@ def test_malicious_pickle_is_refused_without_running_its_payload(data, tmp_path)
         pickle.load(f)[b"data"].close()
     assert marker.exists()
     marker.unlink()
-    with pytest.raises(CIFAR10DataError, match=r"unsafe or corrupt .*data_batch_1: refused to load global .*open"):
+    with pytest.raises(BadInput, match=r"unsafe or corrupt .*data_batch_1: refused to load global .*open"):
         read_batch(batch_path(data))
     assert not marker.exists()
 
@@ -58,7 +59,7 @@ def test_malicious_pickle_is_refused_without_running_its_payload(data, tmp_path)
 def test_object_arrays_are_refused(data):
     with open(batch_path(data), "wb") as f:
         pickle.dump({b"data": np.array([object()] * 3, dtype=object), b"labels": [0]}, f, protocol=2)
-    with pytest.raises(CIFAR10DataError, match="refused"):
+    with pytest.raises(BadInput, match="refused"):
         read_batch(batch_path(data))
 
 
@@ -66,13 +67,13 @@ def test_truncated_file_names_the_file(data):
     path = batch_path(data)
     blob = open(path, "rb").read()
     open(path, "wb").write(blob[: len(blob) // 2])
-    with pytest.raises(CIFAR10DataError, match="corrupt .*data_batch_1"):
+    with pytest.raises(BadInput, match="corrupt .*data_batch_1"):
         read_batch(path)
 
 
 def test_missing_file_names_the_file(data):
     os.remove(batch_path(data, "data_batch_3"))
-    with pytest.raises(CIFAR10DataError, match="missing .*data_batch_3"):
+    with pytest.raises(BadInput, match="missing .*data_batch_3"):
         files.read_split(batch_path(data, ""), "train")
 
 
@@ -83,7 +84,7 @@ def test_missing_file_names_the_file(data):
 ])
 def test_malformed_content_is_named(data, data_, labels, message):
     write_batch(batch_path(data), data_, labels)
-    with pytest.raises(CIFAR10DataError, match=message):
+    with pytest.raises(BadInput, match=message):
         read_batch(batch_path(data))
 
 
@@ -92,7 +93,7 @@ def test_no_data_and_no_network_says_where_and_what(tmp_path, monkeypatch):
         raise OSError("Network is unreachable")
 
     monkeypatch.setattr("torchvision.datasets.utils.download_url", offline)
-    with pytest.raises(CIFAR10DataError) as e:
+    with pytest.raises(BadInput) as e:
         files.locate(str(tmp_path / "empty"))
     message = str(e.value)
     assert str(tmp_path / "empty") in message and "cifar-10-batches-py" in message and "\n" not in message
@@ -100,7 +101,7 @@ def test_no_data_and_no_network_says_where_and_what(tmp_path, monkeypatch):
 
 def test_archive_with_wrong_md5_is_refused(tmp_path):
     (tmp_path / files.ARCHIVE).write_bytes(b"not the archive")
-    with pytest.raises(CIFAR10DataError, match="md5 mismatch"):
+    with pytest.raises(BadInput, match="md5 mismatch"):
         files.locate(str(tmp_path))
 
 

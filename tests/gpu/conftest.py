@@ -16,7 +16,7 @@ def train_losses(run_dir):
     """The per-step train/loss column of a run's metrics.csv."""
     import csv
 
-    from training.run_folder import RunFolder
+    from runfolder.folder import RunFolder
 
     with open(RunFolder(run_dir).metrics_path) as f:
         return [float(r["train/loss"]) for r in csv.DictReader(f) if r.get("train/loss")]

@@ -11,7 +11,7 @@ import torch.nn as nn
 import train
 from models import MODELS, fast_resnet as fast, init_params
 from tests.gpu.syncs import SyncWatch
-from training.run_folder import RunFolder
+from runfolder.folder import RunFolder
 
 REFERENCE = os.path.join(os.path.dirname(__file__), "fast_resnet_reference.json")
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from training.run_folder import RunFolder
+from runfolder.folder import RunFolder
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SLURM_DIR = "/tmp/cifar10-lab-slurm"  # local_cluster.sh's default

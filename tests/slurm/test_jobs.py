@@ -8,7 +8,7 @@ import os
 import subprocess
 
 from tests.slurm.cluster import ROOT, jobs, read, results, sbatch, staged_left, tiny, wait, wait_for
-from training.run_folder import BEST, CHECKPOINTS, CONFIG, LAST, METRICS, RESULTS
+from runfolder.folder import BEST, CHECKPOINTS, CONFIG, LAST, METRICS_CSV, RESULTS
 
 
 def test_ddp_two_ranks_one_result(env, scratch, cifar_dir, tmp_path):
@@ -23,7 +23,7 @@ def test_ddp_two_ranks_one_result(env, scratch, cifar_dir, tmp_path):
     assert text.count("test_acc ") == 1  # the final line: rank zero only
     # one run folder with one config, one metrics.csv, one results.json and one checkpoint set
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["run"]
-    assert {CONFIG, METRICS, RESULTS} <= set(os.listdir(run_dir))
+    assert {CONFIG, METRICS_CSV, RESULTS} <= set(os.listdir(run_dir))
     assert sorted(os.listdir(run_dir / CHECKPOINTS)) == [BEST.format(step=40) + ".ckpt", LAST]
     assert results(run_dir)["steps"] == 40
     # the data was staged into the job's own folder, and removed at its end

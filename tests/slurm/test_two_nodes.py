@@ -13,7 +13,7 @@ import torch
 
 from tests.slurm.cluster import jobs, read, results, sbatch, staged_left, tiny, wait, wait_for
 from tests.slurm.rank_weights import weights_digest
-from training.run_folder import RunFolder
+from runfolder.folder import RunFolder
 
 # --cpus-per-task as on a real cluster: slurm/common.sh hands it on to srun (SRUN_CPUS_PER_TASK)
 NODES_2 = ["--nodes=2", "--ntasks-per-node=1", "--gpus-per-node=1", "--cpus-per-task=1"]

@@ -17,7 +17,7 @@ from optuna.trial import TrialState
 
 from sweeps import search, sweep_file
 from sweeps import study as studies
-from training import run_folder
+from runfolder import folder as run_folder
 
 SEARCH = os.path.join(sweep_file.ROOT, "sweeps", "search.py")
 COMMAND = ["${env}", "${interpreter}", "${program}", "${args_no_boolean_flags}"]
@@ -43,7 +43,7 @@ def trials(journal):
 
 def steps_logged(folder):
     """Each step with a val/acc row in metrics.csv, in file order (a step twice = trained twice)."""
-    with open(os.path.join(folder, run_folder.METRICS)) as f:
+    with open(os.path.join(folder, run_folder.METRICS_CSV)) as f:
         return [int(r["step"]) for r in csv.DictReader(f) if r.get("val/acc")]
 
 
@@ -162,7 +162,7 @@ def test_a_requeued_task_resumes_its_own_trial(tmp_path, cifar_dir, capsys, monk
 
 def test_a_late_heartbeat_is_not_taken_over_while_the_run_folder_is_locked(tmp_path):
     """A live worker can miss its heartbeats (a stalled filesystem); its run's lock says it is alive."""
-    from training.lock import RunLock
+    from runfolder.lock import RunLock
 
     sweep = sweep_file.load(write_sweep(tmp_path / "late.yaml", {"lr": {"values": [0.01, 0.02]}}, method="grid"))
     study, storage = studies.open_study(str(tmp_path / "late" / "study.log"), sweep, 2, grace=1)

@@ -46,7 +46,7 @@ def test_only_picks_the_config_that_changes_just_those_parameters():
                         activation="elu", **{"max-steps": 1400})
     assert adam == dict(base, optimizer="adam", hidden=[64, 128])
     for bad in ("optimizer=rmsprop", "width=3", "adam"):
-        with pytest.raises(run_local.SweepError):
+        with pytest.raises(run_local.BadInput):
             run_local.select(sweep, [bad])
 
 

@@ -14,8 +14,8 @@ import pytest
 
 import train
 from tests.conftest import ROOT
-from training.lock import RunLock
-from training.run_folder import RunFolder
+from runfolder.lock import RunLock
+from runfolder.folder import RunFolder
 
 
 def strict(path):
@@ -106,7 +106,7 @@ def test_a_second_run_into_a_busy_folder_is_refused(tiny_args, tmp_path, capsys)
 def test_the_lock_dies_with_its_process(tmp_path):
     folder = RunFolder(str(tmp_path / "run"))
     holder = subprocess.Popen([sys.executable, "-c", "import sys, time; sys.path.insert(0, '.');"
-                               "from training.lock import RunLock; from training.run_folder import RunFolder;"
+                               "from runfolder.lock import RunLock; from runfolder.folder import RunFolder;"
                                f"RunLock(RunFolder({folder.path!r})); print('held', flush=True); time.sleep(60)"],
                               cwd=ROOT, stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "held"

@@ -1,6 +1,6 @@
 """load_run: a trained run folder -> its model, ready to classify, and its config.
 
-    from models import load_run
+    from inference import load_run
     model, cfg = load_run("runs/X", checkpoint="best")   # "best", "last" or a .ckpt path
     logits = model(model.preprocess(images))              # images: uint8 (N, 3, 32, 32), RGB
 
@@ -19,6 +19,10 @@ state_dict stays the checkpoint's.
 import torch
 import torch.nn as nn
 
+from datamodules.cifar10 import NORMALIZE
+from models import MODELS, init_params
+from runfolder import BadInput, RunFolder
+
 
 class Preprocess(nn.Module):
     """uint8 (N, 3, 32, 32) pixels -> float32 model inputs, (x - mean) / std per channel, in pixel units."""
@@ -33,34 +37,30 @@ class Preprocess(nn.Module):
 
 
 def load_run(run_dir, checkpoint="best", map_location="cpu"):
-    """(model in eval mode with `.preprocess`, config dict). RunFolderError (a one-line message) when
+    """(model in eval mode with `.preprocess`, config dict). BadInput (a one-line message) when
     the folder is no run folder, names an unknown model, or has no such checkpoint or a broken one."""
-    from datamodules.cifar10 import NORMALIZE
-    from training.run_folder import RunFolder, RunFolderError
-
-    from . import MODELS, init_params
 
     folder = RunFolder(run_dir)
     cfg = folder.read_config()
     name = cfg.get("model")
     if name not in MODELS:
-        raise RunFolderError(f"{folder.config_path}: model {name!r} is none of {', '.join(MODELS)}")
+        raise BadInput(f"{folder.config_path}: model {name!r} is none of {', '.join(MODELS)}")
     if cfg.get("normalize") not in NORMALIZE:
-        raise RunFolderError(f"{folder.config_path}: normalize {cfg.get('normalize')!r} is none of {', '.join(NORMALIZE)}")
+        raise BadInput(f"{folder.config_path}: normalize {cfg.get('normalize')!r} is none of {', '.join(NORMALIZE)}")
     path = folder.checkpoint(checkpoint)
     cls = MODELS[name].load()
     try:
         with torch.random.fork_rng(devices=[]):  # the random init is overwritten; leave the caller's RNG alone
             model = cls(**{k: cfg[k] for k in init_params(cls) if k in cfg})
     except (TypeError, ValueError) as e:  # a config the class rejects: edited by hand, or from another version
-        raise RunFolderError(f"{folder.config_path}: not valid {name} settings ({e})") from None
+        raise BadInput(f"{folder.config_path}: not valid {name} settings ({e})") from None
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
         model.on_load_checkpoint(state)  # the class's own extra state (the NumPy MLP's arrays)
         model.load_state_dict(state["state_dict"])
     except Exception as e:  # not a checkpoint, truncated, or weights of another shape: the path and the first line
         first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        raise RunFolderError(f"{path}: cannot load as a {name} checkpoint ({type(e).__name__}: {first})") from None
+        raise BadInput(f"{path}: cannot load as a {name} checkpoint ({type(e).__name__}: {first})") from None
     model.to(map_location)
     model.preprocess = Preprocess(*NORMALIZE[cfg["normalize"]]).to(map_location)
     model.checkpoint_path = path

@@ -15,7 +15,7 @@ import socket
 import time
 import warnings
 
-from .run_folder import RunFolderError
+from .errors import BadInput
 
 REQUEUE_WAIT = 60  # seconds a requeued SLURM job waits for its own predecessor to let go
 
@@ -26,7 +26,7 @@ def holder_text():
 
 
 class RunLock:
-    """Take the folder's lock or raise RunFolderError naming who holds it. Creates the folder."""
+    """Take the folder's lock or raise BadInput naming who holds it. Creates the folder."""
 
     def __init__(self, folder):
         os.makedirs(folder.path, exist_ok=True)
@@ -40,7 +40,7 @@ class RunLock:
                 time.sleep(1)  # this job, requeued, while its previous start is still shutting down
                 continue
             os.close(self.fd)
-            raise RunFolderError(f"{folder.path} is in use by another run ({held_by}); wait for it or "
+            raise BadInput(f"{folder.path} is in use by another run ({held_by}); wait for it or "
                                  "choose another --output-dir")
         os.ftruncate(self.fd, 0)
         os.write(self.fd, (holder_text() + "\n").encode())

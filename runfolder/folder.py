@@ -5,8 +5,8 @@
       metrics.csv     every logged metric, one row per step
       results.json    status (completed, diverged, interrupted), test_acc, ... : strict JSON
       checkpoints/    last.ckpt, and best-stepN.ckpt (the best val/acc so far)
-      run.lock        held by the run writing here (see training/lock.py)
-      eval/           what evaluate.py writes
+      run.lock        held by the run writing here (see lock.py)
+      eval/           what evaluate.py writes: metrics.json, confusion.png, calibration.png, mistakes.png
       wandb/, wandb_id    the W&B run files and the run's W&B id, when W&B is on
 
 Paths inside a folder are always taken relative to the folder itself, so a moved or copied folder
@@ -20,8 +20,10 @@ import os
 
 import yaml
 
+from .errors import BadInput
+
 CONFIG = "config.yaml"
-METRICS = "metrics.csv"
+METRICS_CSV = "metrics.csv"
 RESULTS = "results.json"
 CHECKPOINTS = "checkpoints"
 LAST = "last.ckpt"
@@ -29,11 +31,8 @@ BEST = "best-step{step}"  # ModelCheckpoint's filename pattern for the best-val 
 HPC = "hpc_ckpt_*.ckpt"   # what Lightning's SLURM requeue handler saves, in the folder itself
 LOCK = "run.lock"
 EVAL = "eval"
+EVAL_METRICS, CONFUSION, CALIBRATION, MISTAKES = "metrics.json", "confusion.png", "calibration.png", "mistakes.png"
 WANDB_ID = "wandb_id"
-
-
-class RunFolderError(Exception):
-    """A folder that is not a usable run folder; the message is one line naming the folder and the problem."""
 
 
 class RunFolder:
@@ -52,7 +51,7 @@ class RunFolder:
 
     @property
     def metrics_path(self):
-        return self.file(METRICS)
+        return self.file(METRICS_CSV)
 
     @property
     def results_path(self):
@@ -80,12 +79,12 @@ class RunFolder:
     # config.yaml
 
     def read_config(self):
-        """The saved config as a dict; RunFolderError when missing, not YAML, or not a mapping."""
+        """The saved config as a dict; BadInput when missing, not YAML, or not a mapping."""
         if not self.has_config():
-            raise RunFolderError(f"{self.path}: no {CONFIG} there, so not a run folder")
+            raise BadInput(f"{self.path}: no {CONFIG} there, so not a run folder")
         config = read_yaml(self.config_path)
         if not isinstance(config, dict):
-            raise RunFolderError(f"{self.config_path}: expected a mapping of settings, found {type(config).__name__}")
+            raise BadInput(f"{self.config_path}: expected a mapping of settings, found {type(config).__name__}")
         return config
 
     def write_config(self, config):
@@ -101,7 +100,7 @@ class RunFolder:
             with open(self.results_path) as f:
                 return json.load(f)
         except (OSError, ValueError) as e:
-            raise RunFolderError(f"{self.results_path}: not valid JSON ({e})") from None
+            raise BadInput(f"{self.results_path}: not valid JSON ({e})") from None
 
     def write_results(self, results):
         _write_atomic(self.results_path, strict_json(results) + "\n")
@@ -120,7 +119,7 @@ class RunFolder:
 
     def checkpoint(self, which="best"):
         """The checkpoint file for `which`: best (the one results.json's test_acc was measured on: the
-        best-val checkpoint, else the final weights), last, or a path. RunFolderError if there is none."""
+        best-val checkpoint, else the final weights), last, or a path. BadInput if there is none."""
         if which == "best":
             found = self.best_checkpoint() or (self.last_path if os.path.isfile(self.last_path) else None)
         elif which == "last":
@@ -128,13 +127,13 @@ class RunFolder:
         else:
             found = which if os.path.isfile(which) else None
             if found is None:
-                raise RunFolderError(f"checkpoint {which}: no such file")
+                raise BadInput(f"checkpoint {which}: no such file")
         if found is None:
-            raise RunFolderError(f"{self.path}: no {which} checkpoint in {CHECKPOINTS}/")
+            raise BadInput(f"{self.path}: no {which} checkpoint in {CHECKPOINTS}/")
         return found
 
 
-def read_yaml(path, error=RunFolderError):
+def read_yaml(path, error=BadInput):
     """A YAML file's contents; `error` with one line naming the file when it cannot be read or parsed."""
     try:
         with open(path) as f:
