@@ -1,5 +1,8 @@
 """`Batches`: an iterable of normalised (x, y) batches sliced from one in-memory uint8 tensor.
 
+Training batches are augmented on their device: crop and flip (`augment`), then the policies,
+erasing and mixing of `policies` (datamodules/policies.py), which may turn y into soft labels (B, C).
+
 It replaces a DataLoader: there are no workers and no per-image work, the tensors may live on the GPU,
 and the order is a function of (seed, epoch), so it can be saved and restored mid-epoch
 (`state_dict`/`load_state_dict`, which Lightning calls around checkpoints).
@@ -11,11 +14,12 @@ from .augment import random_crop, random_flip, to_device
 
 class Batches:
     def __init__(self, x, y, indices, batch_size, mean, std, *, train=False, augment=False, crop_padding=4,
-                 seed=0, rank=0, world_size=1):
+                 seed=0, rank=0, world_size=1, policies=None):
         self.x, self.y = x, y  # x: uint8 (N, 3, 32, 32), y: int64 (N,), on the device batches are made on
         self.indices = indices  # int64 (n,) on the CPU: which rows of x belong to this split
         self.batch_size, self.train, self.augment, self.seed = batch_size, train, augment, seed
         self.crop_padding = crop_padding  # 0: flip only
+        self.policies = policies  # an Augmentations (policies.py), or None: crop and flip only
         self.rank, self.world_size = rank, world_size
         self.mean = torch.tensor(mean, dtype=torch.float32, device=x.device).view(1, 3, 1, 1)
         self.std = torch.tensor(std, dtype=torch.float32, device=x.device).view(1, 3, 1, 1)
@@ -46,15 +50,22 @@ class Batches:
         idx = self._epoch_indices()
         for b in range(self.done, len(self)):
             i = idx[b * self.batch_size:(b + 1) * self.batch_size]
-            xb = self.x[i]  # (B, 3, 32, 32) uint8
-            if self.augment:
+            xb, yb = self.x[i], self.y[i]  # (B, 3, 32, 32) uint8, (B,) int64
+            policies = self.train and self.policies
+            if self.augment or policies:
                 g = torch.Generator()  # on the CPU: GPU batches equal CPU ones
                 g.manual_seed(hash((self.seed, self.epoch, b, self.rank)) & (2**63 - 1))
+            if self.augment:
                 if self.crop_padding:
                     xb = random_crop(xb, self.crop_padding, g)
                 xb = random_flip(xb, g)
+            if policies:  # draws after crop and flip's, so theirs stay what they were without policies
+                xb = self.policies.pixels(xb, g)
+            xb = (xb.float() - self.mean) / self.std
+            if policies:
+                xb, yb = self.policies.batch(xb, yb, g)
             self.done = b + 1
-            yield (xb.float() - self.mean) / self.std, self.y[i]
+            yield xb, yb
 
     def state_dict(self):
         return {"epoch": self.epoch, "batch": self.done}

@@ -17,6 +17,7 @@ from runfolder import BadInput
 
 from . import files
 from .batches import Batches
+from .policies import Augmentations
 
 # Per-channel mean and std of the 50,000 official training images in [0, 1] units: stack the five
 # data batches, divide by 255, reshape to (50000, 3, 1024), then mean and (population) std over axes
@@ -40,13 +41,15 @@ class CIFAR10DataModule(pl.LightningDataModule):
     dims = (3, 32, 32)
 
     def __init__(self, data_dir="data", batch_size=128, eval_batch_size=1000, val_size=5000, augment=False,
-                 crop_padding=4, normalize="standard", seed=42, download=True):
+                 crop_padding=4, policy="none", erase=0.0, cutout=0, mixup=0.0, cutmix=0.0, normalize="standard",
+                 seed=42, download=True):
         super().__init__()
         if normalize not in NORMALIZE:
             raise ValueError(f"normalize must be one of {sorted(NORMALIZE)}, got {normalize!r}")
         if crop_padding < 0:
             raise ValueError(f"crop_padding must be >= 0, got {crop_padding}")
         self.save_hyperparameters()
+        self.policies = Augmentations(policy, erase, cutout, mixup, cutmix, self.num_classes)  # checks them
         self.x = self.y = None  # uint8 (60000, 3, 32, 32) and int64 (60000,): train batches, then test
         self.splits = {}  # name -> int64 indices into x
 
@@ -83,7 +86,7 @@ class CIFAR10DataModule(pl.LightningDataModule):
         mean, std = NORMALIZE[self.hparams.normalize]
         return Batches(self.x, self.y, self.splits[split], batch_size, mean, std, train=train,
                        augment=train and self.hparams.augment, crop_padding=self.hparams.crop_padding,
-                       seed=self.hparams.seed, rank=rank, world_size=world)
+                       seed=self.hparams.seed, rank=rank, world_size=world, policies=self.policies or None)
 
     def train_dataloader(self):
         return self._batches("train", self.hparams.batch_size, train=True)

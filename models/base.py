@@ -5,6 +5,8 @@ A subclass builds `self.net` (x -> logits) and passes its optimizer kwargs up; t
 train/loss, train/acc (per step), val/loss, val/acc (per evaluation), test/loss, test/acc.
 Val and test losses are plain cross-entropy even when training uses label smoothing, so they
 compare across runs. Loss and accuracy use torchmetrics, which sum over ranks under DDP.
+Training labels are class indices (B,) or, under MixUp/CutMix, soft labels (B, C) whose rows sum to 1:
+cross-entropy takes either, and train/acc gives each image `top_class_credit`.
 """
 import math
 
@@ -28,7 +30,8 @@ class Classifier(pl.LightningModule):
         if schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
         acc = lambda: MulticlassAccuracy(num_classes, average="micro")  # noqa: E731  (plain accuracy)
-        self.train_acc, self.val_acc, self.test_acc = acc(), acc(), acc()
+        self.val_acc, self.test_acc = acc(), acc()
+        self.train_acc = MeanMetric()  # of top_class_credit: plain accuracy for hard labels
         self.val_loss, self.test_loss = MeanMetric(), MeanMetric()
 
     def forward(self, x):
@@ -42,7 +45,7 @@ class Classifier(pl.LightningModule):
         logits = self(x)
         loss = F.cross_entropy(logits, y, label_smoothing=self.hparams.label_smoothing)
         if self.logs_this_step():
-            self.train_acc(logits, y)
+            self.train_acc(top_class_credit(logits, y))
             self.log("train/loss", loss, prog_bar=True)
             self.log("train/acc", self.train_acc)
         return loss
@@ -82,6 +85,16 @@ class Classifier(pl.LightningModule):
         total = max(self.trainer.max_steps, 1)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor(hp.schedule, hp.warmup_steps, total))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+def top_class_credit(logits, target):
+    """Each image's train accuracy: 1 if its top class is its label, else 0; for a soft label (B, C) the
+    label's weight on the top class (a 70/30 MixUp image scores 0.7 when its 70% class wins). Its mean is
+    the expected accuracy against labels drawn from the soft ones."""
+    pred = logits.argmax(1)
+    if target.ndim == 2:
+        return target.gather(1, pred[:, None]).squeeze(1)
+    return (pred == target).float()
 
 
 def lr_factor(schedule, warmup, total):

@@ -11,7 +11,7 @@ flattened to (B, 3072). Logits go back as tensors, so the shared metrics and eva
 import numpy as np
 import torch
 
-from .base import Classifier, lr_factor
+from .base import Classifier, lr_factor, top_class_credit
 from .numpy_mlp import MLP, CrossEntropyModule
 
 
@@ -65,7 +65,7 @@ class NumpyMLPClassifier(Classifier):
     def training_step(self, batch, batch_idx):
         x, y = batch
         logs = self.logs_this_step()
-        labels = y.cpu().numpy()
+        labels = y.cpu().numpy()  # (B,) class indices, or soft labels (B, C) under MixUp/CutMix
         probs = self.mlp.forward(to_numpy(x))  # (B, C)
         loss = self.ce.forward(probs, labels)
         self.mlp.backward(self.ce.backward(probs, labels))
@@ -73,7 +73,7 @@ class NumpyMLPClassifier(Classifier):
         if (sched := self.lr_schedulers()) is not None:
             sched.step()
         if logs:
-            self.train_acc(torch.from_numpy(probs).to(y.device), y)
+            self.train_acc(top_class_credit(torch.from_numpy(probs).to(y.device), y))
             self.log("train/loss", float(loss), prog_bar=True)
             self.log("train/acc", self.train_acc)
         return torch.tensor(float(loss))  # read by the divergence check; manual optimisation uses it for nothing else

@@ -84,6 +84,23 @@ def test_signal_then_rerun_matches_uninterrupted(signum, step, uninterrupted, ci
     assert rows(run_dir) == rows(uninterrupted)  # and each step's row once, not repeated by the restart
 
 
+# Every policy on at once: a per-image policy, erasing, Cutout, and MixUp or CutMix by batch (soft labels).
+POLICY_FLAGS = ["--policy", "trivialaugment", "--erase", "0.5", "--cutout", "8", "--mixup", "0.2", "--cutmix", "1.0"]
+
+
+def test_signal_then_rerun_with_policies_matches_uninterrupted(cifar_dir, tmp_path):
+    """The policies' draws come from the batch's seed and position, so a continued run draws what the
+    uninterrupted run drew: stopped mid-epoch (step 12), it ends with every logged value the same."""
+    uninterrupted, run_dir = str(tmp_path / "uninterrupted"), str(tmp_path / "run")
+    train.main(tiny(cifar_dir, uninterrupted) + POLICY_FLAGS)
+    with pytest.raises(SystemExit):
+        train.main(tiny(cifar_dir, run_dir) + POLICY_FLAGS, callbacks=[SignalAt(12, signal.SIGTERM)])
+    assert results(run_dir)["steps"] == 12
+    train.main(tiny(cifar_dir, run_dir) + POLICY_FLAGS)
+    assert results(run_dir) == results(uninterrupted)
+    assert metrics(run_dir) == metrics(uninterrupted)
+
+
 def test_resume_flag_takes_the_saved_config(uninterrupted, cifar_dir, tmp_path):
     """--resume RUN_DIR needs no other flag; a flag typed now (a longer run) overrides the saved config."""
     run_dir = str(tmp_path / "run")

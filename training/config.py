@@ -16,6 +16,7 @@ import os
 import time
 
 from datamodules.cifar10 import NORMALIZE
+from datamodules.policies import POLICIES
 from models import MODELS, init_params
 from models.base import OPTIMIZERS, SCHEDULES
 from models.conv import TTA_LEVELS
@@ -32,6 +33,7 @@ CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file
 RUN_DEFAULTS = dict(
     model="mlp", preset=None, seed=42,
     data_dir="data", batch_size=128, eval_batch_size=1000, val_size=5000, augment=False, crop_padding=4,
+    policy="none", erase=0.0, cutout=0, mixup=0.0, cutmix=0.0,  # off: datamodules/policies.py
     normalize="standard",
     max_steps=1000, eval_every=100, log_every=10,
     grad_clip=None, accumulate=1,  # off: the course trains without either
@@ -151,6 +153,16 @@ def build_parser(cls=Parser):
     on_off(g, "--augment", "random crop (zero padding --crop-padding) and horizontal flip")
     g.add_argument("--crop-padding", type=number(int, 0, low_ok=True),
                    help="--augment's crop padding in pixels (default 4); 0 = flip only")
+    g.add_argument("--policy", choices=list(POLICIES),
+                   help="per-image augmentation policy after crop/flip: AutoAugment's CIFAR-10 policy, RandAugment, TrivialAugmentWide")
+    g.add_argument("--erase", type=number(float, 0, low_ok=True, high=1),
+                   help="random erasing: erase a random box of each image with this probability (default 0)")
+    g.add_argument("--cutout", type=number(int, 0, low_ok=True), metavar="PX",
+                   help="Cutout: blank a PX x PX square of every image (16 is the paper's for CIFAR-10; default 0 = off)")
+    g.add_argument("--mixup", type=number(float, 0, low_ok=True), metavar="ALPHA",
+                   help="MixUp with lambda ~ Beta(ALPHA, ALPHA) (0.2 is common; default 0 = off); soft labels")
+    g.add_argument("--cutmix", type=number(float, 0, low_ok=True), metavar="ALPHA",
+                   help="CutMix with lambda ~ Beta(ALPHA, ALPHA) (1.0 is common; default 0 = off); with --mixup: one of the two per batch")
     g.add_argument("--normalize", choices=list(NORMALIZE),
                    help="standard = per-channel z-score, center = mean only")
     g.add_argument("--seed", type=int)
