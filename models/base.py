@@ -46,7 +46,9 @@ class Classifier(pl.LightningModule):
         loss = F.cross_entropy(logits, y, label_smoothing=self.hparams.label_smoothing)
         if self.logs_this_step():
             self.train_acc(top_class_credit(logits, y))
-            self.log("train/loss", loss, prog_bar=True)
+            # not prog_bar=True: Lightning would then read the loss on the host at every step until the
+            # epoch ends (a GPU sync each); the bar reads it on its own refreshes (StepProgressBar)
+            self.log("train/loss", loss)
             self.log("train/acc", self.train_acc)
         return loss
 

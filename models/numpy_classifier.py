@@ -74,7 +74,7 @@ class NumpyMLPClassifier(Classifier):
             sched.step()
         if logs:
             self.train_acc(top_class_credit(torch.from_numpy(probs).to(y.device), y))
-            self.log("train/loss", float(loss), prog_bar=True)
+            self.log("train/loss", float(loss))  # the bar shows it (StepProgressBar)
             self.log("train/acc", self.train_acc)
         return torch.tensor(float(loss))  # read by the divergence check; manual optimisation uses it for nothing else
 

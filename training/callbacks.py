@@ -84,9 +84,20 @@ class StepProgressBar(TQDMProgressBar):
         bar.set_description(f"epoch {trainer.current_epoch}")
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        if self._should_update(trainer.global_step, trainer.max_steps):
+        if self._should_update(trainer.global_step, trainer.max_steps):  # every log_every steps, and the last
             _update_n(self.train_progress_bar, trainer.global_step)
             self.train_progress_bar.set_postfix(self.get_metrics(trainer, pl_module))
+
+    def on_train_epoch_end(self, *_):
+        """Nothing: the bar spans the run, and reading its metrics here would read the GPU once an epoch."""
+
+    def get_metrics(self, trainer, pl_module):
+        """Lightning's bar metrics and the last logged train/loss, read on the host here, when the bar is
+        redrawn: logged with prog_bar=True, Lightning would read it at every step (models/base.py)."""
+        metrics = super().get_metrics(trainer, pl_module)
+        if (loss := trainer.callback_metrics.get("train/loss")) is not None:
+            metrics["train/loss"] = loss.item()
+        return metrics
 
 
 class PlainLogLines(pl.Callback):

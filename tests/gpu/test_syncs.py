@@ -1,30 +1,17 @@
-"""No host-device sync inside the fast recipe's training steps on the GPU (tests/gpu/syncs.py says how
-they are caught). A sync makes the host wait for the GPU to drain, and the GPU then waits for the host
-to queue the next kernels: at ~10 ms a step, a few of them per step cost as much as the step."""
+"""No host-device sync in a training step on the GPU except on log steps, for every PyTorch model at its
+preset's --log-every: the CPU test's fits (tests/training/test_host_reads.py) on the GPU, under
+torch.cuda.set_sync_debug_mode (tests/host_reads.py). A sync makes the host wait for the GPU to drain,
+and the GPU then waits for the host to queue the next kernels: at a few ms a step, one costs a step."""
 import pytest
 import torch
 
-import train
-from tests.gpu.syncs import SyncWatch
+from tests.training.test_host_reads import MODELS, STEPS, fit, show
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
+FIRST = 2  # steps 0 and 1 may sync: cuDNN's kernel search for each new shape (benchmark=True), the whitening fit
 
 
-def watch(gpu_args, batch_size, first, last):
-    w = SyncWatch(first, last)
-    train.main(gpu_args + ["--preset", "fast", "--batch-size", str(batch_size), "--max-steps", str(last + 1),
-                           "--log-every", "1000"], callbacks=[w])  # no log step in the window
-    assert w.watched == last - first
-    return w.found
-
-
-def test_no_sync_in_steps_within_an_epoch(gpu_args):
-    """Steps 2-7 at batch 32 (300 fixture images: 9 steps an epoch)."""
-    found = watch(gpu_args, 32, 2, 8)
-    assert not found, "\n".join(f"{what} at {where}" for what, where in found)
-
-
-def test_no_sync_in_steps_across_epoch_boundaries(gpu_args):
-    """Steps 2-9 at batch 64 (4 steps an epoch): a new epoch's order and Lightning's epoch hooks too."""
-    found = watch(gpu_args, 64, 2, 10)
-    assert not found, "\n".join(f"{what} at {where}" for what, where in found)
+@pytest.mark.parametrize("model", list(MODELS))
+def test_syncs_only_on_log_steps(cifar_dir, tmp_path, model):
+    reads, log_every, _ = fit(MODELS[model] + ["--logger", "csv"], cifar_dir, tmp_path, accelerator="gpu")
+    assert not reads.unexpected(log_every, STEPS, first=FIRST), show(reads.unexpected(log_every, STEPS, first=FIRST))

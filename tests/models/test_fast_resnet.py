@@ -1,5 +1,5 @@
 """FastResNet: the fast recipe's net and pieces, its settings, the same numbers as before it was its own
-class, and no host-device sync in its training steps."""
+class (tests/training/test_host_reads.py checks its steps read nothing on the host)."""
 import csv
 import json
 import os
@@ -10,7 +10,6 @@ import torch.nn as nn
 
 import train
 from models import MODELS, fast_resnet as fast, init_params
-from tests.gpu.syncs import SyncWatch
 from runfolder.folder import RunFolder
 
 REFERENCE = os.path.join(os.path.dirname(__file__), "fast_resnet_reference.json")
@@ -111,14 +110,3 @@ def test_preset_fast_gives_the_numbers_it_gave_inside_resnet(cifar_dir, tmp_path
     torch.testing.assert_close(sums, ref["weight_sums"], **close)
     torch.testing.assert_close({k: v.double().sum().item() for k, v in state["lookahead"].items()},
                                ref["lookahead_sums"], **close)
-
-
-def test_no_host_sync_in_training_steps(cifar_dir, tmp_path):
-    """Steps 2-9 of --preset fast (no log step among them; two epoch boundaries) read no tensor on the host
-    and run no op whose output size depends on values: on a GPU each would make the host wait."""
-    watch = SyncWatch(first=2, last=10)
-    train.main(["--preset", "fast", "--data-dir", cifar_dir, "--output-dir", str(tmp_path / "run"),
-                "--max-steps", "11", "--batch-size", "64", "--eval-batch-size", "50", "--accelerator", "cpu",
-                "--logger", "csv", "--log-every", "1000"], callbacks=[watch])
-    assert watch.watched == 8
-    assert not watch.found, watch.found
