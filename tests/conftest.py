@@ -10,6 +10,10 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+# One thread per process, for this one and the train.py processes tests start: the fixture's tensors are
+# too small for a second thread to pay, and on a busy machine two OpenMP threads on two busy cores wait on
+# each other at every op (a course-ResNet test ran 8x the CPU seconds with two; 2026-12-04, load 13-20).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 TRAIN_PER_BATCH, TEST_SIZE = 60, 100  # 300 train images, 100 test images
 
