@@ -10,11 +10,14 @@ magnitude 9 of 31) and TrivialAugmentWide: their op lists, magnitude tables and 
 from v2 itself (`SPACES`), and the parameter-free ops (AutoContrast, Equalize, Invert, grayscale) are
 v2's own batched kernels. What is written here, and why: given a (B, C, H, W) tensor, v2's policy
 transforms draw ONE op and magnitude for the whole batch, and v2.RandomErasing one box; applied image
-by image they cost 5-10x more than the batched ops below (bench/augment.py). v2's functional ops take
-one scalar magnitude per call, so the ops that have one are written here for a vector of per-image
-magnitudes, following v2's kernels step by step (tests/datamodules/test_policies.py checks each against
-v2 applied image by image). MixUp and CutMix follow v2.MixUp/v2.CutMix (partner = the batch rolled by
-one, one lambda per batch) but draw from the generator passed in: v2's draw from torch's global RNG.
+by image they cost about 4.5x more than the batched ops below (bench/augment.py, docs/benchmarks.md).
+v2's functional ops take one scalar magnitude per call, and grouping images by (op, magnitude) to call
+them once per group does not batch TrivialAugment (14 ops x 31 magnitudes x 2 signs: about one image a
+group at batch 256), so the ops that have a magnitude are written here for a vector of per-image
+magnitudes, following v2's kernels step by step (tests/datamodules/test_policies.py checks each, at
+every magnitude, equal to v2's applied image by image). MixUp and CutMix follow v2.MixUp/v2.CutMix
+(partner = the batch rolled by one, one lambda per batch) but draw from the generator passed in (v2's
+draw from torch's global RNG) and build soft labels without F.one_hot (which checks labels on the host).
 
 Every random number comes from the CPU generator `g` the caller passes (Batches seeds it from seed,
 epoch and batch), so a batch is a pure function of its seed on any device, and a resumed run redraws
@@ -63,7 +66,8 @@ class Space:
         return torch.where(negate, -m, m)
 
 
-SPACES = {"autoaugment": Space(v2.AutoAugment, AUTOAUGMENT_BINS), "randaugment": Space(v2.RandAugment, RANDAUGMENT["bins"]),
+SPACES = {"autoaugment": Space(v2.AutoAugment, AUTOAUGMENT_BINS),
+          "randaugment": Space(v2.RandAugment, RANDAUGMENT["bins"]),
           "trivialaugment": Space(v2.TrivialAugmentWide, TRIVIAL_BINS)}
 # AutoAugment's 25 CIFAR-10 sub-policies, each two (op, probability, magnitude bin) steps, as v2 lists them
 AA_CIFAR10 = v2.AutoAugment(v2.AutoAugmentPolicy.CIFAR10)._policies

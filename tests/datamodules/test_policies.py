@@ -29,7 +29,8 @@ def v2_reference(x, ops, magnitudes):
     """Each image through v2's own op code (what its AutoAugment family calls), one image at a time."""
     t = v2.TrivialAugmentWide()
     return torch.stack([t._apply_image_or_video_transform(img, P.OPS[k], float(m), interpolation=t.interpolation,
-                                                          fill=t._fill) for img, k, m in zip(x, ops.tolist(), magnitudes)])
+                                                          fill=t._fill)
+                        for img, k, m in zip(x, ops.tolist(), magnitudes)])
 
 
 CASES = [(policy, name) for policy, space in P.SPACES.items() for name in space.names if name != "Identity"]
