@@ -4,6 +4,10 @@
       config.yaml     the resolved config; a valid `--config` (train.py --config runs/X/config.yaml)
       metrics.csv     every logged metric, one row per step
       results.json    status (completed, diverged, interrupted), test_acc, ... : strict JSON
+      provenance.json code (git commit, dirty), versions, device, host, data checksums, command line;
+                      `earlier`: the records of the starts before a continue (training/provenance.py)
+      code-<sha>.diff the uncommitted changes a start ran with, when the tree was dirty (<sha>: the first
+                      12 hex digits of provenance.json's diff_sha256)
       checkpoints/    last.ckpt, and best-stepN.ckpt (the best val/acc so far)
       run.lock        held by the run writing here (see lock.py)
       eval/           what evaluate.py writes: metrics.json, confusion.png, calibration.png, mistakes.png
@@ -25,6 +29,8 @@ from .errors import BadInput
 CONFIG = "config.yaml"
 METRICS_CSV = "metrics.csv"
 RESULTS = "results.json"
+PROVENANCE = "provenance.json"
+DIFF = "code-{sha}.diff"  # {sha}: the diff's sha256, first 12 hex digits
 CHECKPOINTS = "checkpoints"
 LAST = "last.ckpt"
 BEST = "best-step{step}"  # ModelCheckpoint's filename pattern for the best-val checkpoint (.ckpt added)
@@ -104,6 +110,34 @@ class RunFolder:
 
     def write_results(self, results):
         _write_atomic(self.results_path, strict_json(results) + "\n")
+
+    # provenance.json and its diffs
+
+    @property
+    def provenance_path(self):
+        return self.file(PROVENANCE)
+
+    def read_provenance(self):
+        """provenance.json as a dict, or None when the run has none (or it is unreadable)."""
+        try:
+            with open(self.provenance_path) as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            return None
+
+    def diff_path(self, record):
+        """The diff file of a provenance record, or None when its tree was clean."""
+        sha = record.get("diff_sha256")
+        return self.file(DIFF.format(sha=sha[:12])) if sha else None
+
+    def write_provenance(self, record, diff=None):
+        """Write this start's record (and its diff), keeping the earlier starts' records under `earlier`."""
+        old = self.read_provenance()
+        if old:
+            record = {**record, "earlier": [*old.pop("earlier", []), old]}
+        if diff:
+            _write_atomic(self.diff_path(record), diff)
+        _write_atomic(self.provenance_path, strict_json(record) + "\n")
 
     # checkpoints
 

@@ -19,7 +19,7 @@ from datamodules import CIFAR10DataModule
 from runfolder import BadInput, RunFolder
 from runfolder.lock import RunLock
 
-from . import console
+from . import console, provenance
 from .callbacks import Diverged, StopOnDivergence
 from .config import CONTINUE_KEYS, data_kwargs, model_kwargs
 from .distributed import shutdown_distributed
@@ -75,6 +75,8 @@ def train(cfg, callbacks=(), smoke=False):
     trainer = build_trainer(cfg, folder, loggers, callbacks=[guard, *callbacks], smoke=smoke)
     for logger in trainer.loggers:
         logger.log_hyperparams({"params": model.num_params()})
+    if lead and not smoke:
+        folder.write_provenance(*provenance.collect(cfg, trainer))
     if lead:
         console.first_line(cfg, model, data, trainer, folder, smoke)
         if ckpt:
