@@ -4,11 +4,15 @@
     python report.py runs/activation --out figs       # seeds of one config -> mean +- std
     python report.py runs/mlp_random                  # a search's study folder: also its best trial and
                                                       # the parameter importances
+    python report.py --compare runs/elu runs/tanh     # two seed groups: is B - A beyond seed noise?
+    python report.py runs/table1 --json               # the table as strict JSON on stdout, for scripts
 
 It reads run folders only (every folder below the given one holding a config.yaml): config.yaml,
 metrics.csv and results.json. Runs whose configs differ in nothing but the seed (and where/how they
-ran) form one row and one curve, mean +- std over the seeds. Rows keep folder-name order; the first
-row is the baseline, and each row's "change" column lists how its config differs from it.
+ran) form one row and one curve, mean +- std over the seeds with the mean's t-based 95% interval.
+Rows keep folder-name order; the first row is the baseline, and each row's "change" column lists how
+its config differs from it. When the runs' provenance.json differ (code, versions, device, data), a
+section says in what. --compare: training/compare.py.
 Runs that did not complete (results.json's status is not `completed`, or there is no results.json)
 are listed in their own section with the reason, never as rows; so are a search's pruned trials.
 """
@@ -21,8 +25,9 @@ import textwrap
 
 import numpy as np
 
+from training import compare, provenance, stats
 from training.config import RUNTIME_KEYS
-from runfolder import BadInput, RunFolder
+from runfolder import BadInput, RunFolder, strict_json
 
 # What never splits or labels rows: where/how a run ran (training.config), and the seed, over which
 # rows pool (mean +- std), and the preset's name (its values are in the config already).
@@ -118,16 +123,51 @@ def mean_std(values):
     return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}"
 
 
+def interval(values):
+    s = stats.summary([v for v in values if v is not None])
+    return f"[{s['ci_low']:.4f}, {s['ci_high']:.4f}]" if s["n"] >= 2 else "-"
+
+
 def table(groups):
-    lines = ["| # | change from the first row | runs | test acc | best val acc | steps | params | train time (s) | folder |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| # | change from the first row | runs | test acc | test acc 95% interval | best val acc | steps | params "
+             "| train time (s) | folder |", "|---|---|---|---|---|---|---|---|---|---|"]
     for i, ((cfg, members), what) in enumerate(zip(groups, describe(groups)), 1):
         res = [m["results"] for m in members]
         lines.append(f"| {i} | {what} | {len(members)} | {mean_std([r['test_acc'] for r in res])} | "
+                     f"{interval([r['test_acc'] for r in res])} | "
                      f"{mean_std([r.get('best_val_acc') for r in res])} | {res[0]['steps']} | {res[0]['params']:,} | "
                      f"{statistics.mean(r.get('fit_seconds') or r['wall_seconds'] for r in res):.0f} | "
                      f"{', '.join(os.path.basename(m['folder']) for m in members)} |")
     return "\n".join(lines)
+
+
+def rows_json(groups):
+    """The table's rows as dicts for --json: what changes, the seeds, the pooled test accuracy."""
+    out = []
+    for (cfg, members), what in zip(groups, describe(groups)):
+        accs = [m["results"]["test_acc"] for m in members]
+        out.append(dict(change=what, config=cfg, runs=[m["folder"] for m in members],
+                        seeds=[m["config"].get("seed") for m in members], test_acc=accs, test_acc_summary=stats.summary(accs)))
+    return out
+
+
+def provenance_section(runs):
+    """Markdown saying in what the runs' provenance.json differ (None when they agree), and the differences."""
+    records = [RunFolder(r["folder"]).read_provenance() for r in runs]
+    diff = provenance.differences(records)
+    if not diff:
+        return None, diff
+    lines = ["## The runs differ in provenance", "",
+             "Numbers made with other code, software, hardware or data may differ for that reason alone.", "",
+             "| item | value | runs |", "|---|---|---|"]
+    for key, values in diff.items():
+        shown = {}
+        for run, value in zip(runs, values):
+            shown.setdefault(str(value)[:80] if value is not None else "(none recorded)", []).append(
+                os.path.basename(run["folder"]))
+        for value, names in shown.items():
+            lines.append(f"| {key} | {value.replace('|', '/')} | {', '.join(names)} |")
+    return "\n".join(lines), diff
 
 
 def incomplete_table(runs, root):
@@ -275,11 +315,46 @@ def study_section(root):
     return "\n".join(lines), notes
 
 
+def compare_main(args):
+    """--compare A B: the markdown table (stdout, or strict JSON with --json), compare.md/.json/.png in --out."""
+    sides = []
+    for root in args.compare:
+        try:
+            sides.append(compare.side(find_runs(root), root))
+        except (OSError, ValueError, KeyError) as e:
+            sys.exit(f"error: {e}")
+    result = compare.compare(*sides)
+    name = "-vs-".join(os.path.basename(os.path.normpath(r)) for r in args.compare)
+    out = args.out or os.path.join(os.path.commonpath([os.path.abspath(r) for r in args.compare]), "report", f"compare-{name}")
+    os.makedirs(out, exist_ok=True)
+    text = compare.markdown(result)
+    with open(os.path.join(out, "compare.md"), "w") as f:
+        f.write(f"# {args.compare[1]} (B) against {args.compare[0]} (A)\n\n{text}\n\n![per seed](compare.png)\n")
+    with open(os.path.join(out, "compare.json"), "w") as f:
+        f.write(strict_json(result) + "\n")
+    compare.plot(result, os.path.join(out, "compare.png"))
+    if args.json:
+        print(strict_json(result))
+    else:
+        print(text)
+        print(f"wrote {out}/compare.md, compare.json, compare.png")
+    return out
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("runs", help="folder holding run folders (searched recursively), or a search's study folder")
+    p.add_argument("runs", nargs="?", help="folder holding run folders (searched recursively), or a search's study folder")
     p.add_argument("--out", help="where report.md and the PNGs go (default RUNS/report)")
+    p.add_argument("--compare", nargs=2, metavar=("A", "B"),
+                   help="two folders of run folders (e.g. two seed groups): is B's test accuracy different beyond seed noise?")
+    p.add_argument("--json", action="store_true", help="print strict JSON on stdout instead of the markdown table")
     args = p.parse_args(argv)
+    if args.compare:
+        if args.runs:
+            p.error("give either RUNS or --compare A B")
+        return compare_main(args)
+    if not args.runs:
+        p.error("give a folder of runs, or --compare A B")
     try:
         runs = find_runs(args.runs)
         search, notes = study_section(args.runs)
@@ -300,13 +375,22 @@ def main(argv=None):
     else:
         text = "No run completed."
         parts.append(text)
+    differs, diff = provenance_section(done)
+    if differs:
+        parts.append(differs)
     if stopped:
         parts += ["## Runs that did not complete", incomplete_table(stopped, args.runs)]
     if search:
         parts.append(search)
     with open(os.path.join(out, "report.md"), "w") as f:
         f.write("\n\n".join(parts) + "\n")
+    if args.json:
+        print(strict_json(dict(rows=rows_json(groups) if done else [], provenance_differs=diff,
+                               incomplete=[dict(folder=r["folder"], why=r["why"]) for r in stopped], out=out)))
+        return out
     print(text)
+    if diff:
+        print(f"the runs differ in provenance: {', '.join(diff)} (see report.md)")
     if stopped:
         print(f"{len(stopped)} runs did not complete: see report.md")
     print(f"wrote {out}/report.md" + (", loss.png, accuracy.png" if done else ""))

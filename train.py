@@ -6,6 +6,7 @@
     python train.py --config runs/X/config.yaml --output-dir runs/Y   # reproduce run X
     python train.py --resume runs/X                        # continue a stopped run
     python train.py --preset fast --print-config           # the resolved config; nothing runs
+    python train.py --preset seed-best --seeds 5           # seeds 42..46 in runs/NAME/s42 ... s46, pooled
 
 training/config.py layers the settings, training/run.py runs them; the run folder gets config.yaml,
 metrics.csv, checkpoints/ and results.json (runfolder/folder.py). Exit status: 0 completed,
@@ -24,6 +25,11 @@ def main(argv=None, callbacks=()):
     if invocation.get("print_config"):
         print(yaml.safe_dump(cfg, sort_keys=False), end="")
         return cfg
+    if invocation.get("seeds") and not invocation.get("smoke"):
+        from training.seeds import run_group, seed_list
+
+        sys.exit(run_group(sys.argv[1:] if argv is None else argv, cfg, seed_list(invocation["seeds"], cfg["seed"]),
+                           invocation.get("per_device", 1)))
     from runfolder import BadInput
     from training.run import RunEnded, train
 

@@ -39,6 +39,7 @@ LOCK = "run.lock"
 EVAL = "eval"
 EVAL_METRICS, CONFUSION, CALIBRATION, MISTAKES = "metrics.json", "confusion.png", "calibration.png", "mistakes.png"
 WANDB_ID = "wandb_id"
+SEED_DIR = "s{seed}"  # a seed group's run folders: GROUP/s42, GROUP/s43, ... (training/seeds.py)
 
 
 class RunFolder:

@@ -1,5 +1,6 @@
 """report.py: run folders on fixture data -> a markdown table (seeds pooled), loss/accuracy PNGs, the runs that did
 not complete apart, and a search's best trial and parameter importances."""
+import json
 import os
 
 import numpy as np
@@ -113,3 +114,60 @@ def test_a_study_folder_gets_its_best_trial_and_importances(cifar_dir, tmp_path)
     assert "4 trials: " in search_part and " pruned." in search_part and "Best trial: 1 (trial-001)" in search_part
     importances = search_part.split("Parameter importances", 1)[1]
     assert "| hidden | " in importances and "| lr | " in importances
+
+
+def fake_group(root, name, accs, torch_version="2.0"):
+    """A seed group of run folders written by hand: config.yaml, results.json, provenance.json."""
+    for i, acc in enumerate(accs):
+        folder = run_folder.RunFolder(str(root / name / f"s{42 + i}"))
+        os.makedirs(folder.path)
+        folder.write_config({"model": "mlp", "activation": name, "seed": 42 + i})
+        folder.write_results({"status": "completed", "test_acc": acc, "test_loss": 1.0, "steps": 10, "params": 5,
+                              "wall_seconds": 1.0, "best_val_acc": acc})
+        folder.write_provenance({"torch": torch_version, "device": "CPU: x", "git_commit": "abc"})
+    return str(root / name)
+
+
+def strict_load(text):
+    def refuse(name):
+        raise ValueError(name)
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_compare_says_beyond_noise_with_its_test_and_effect_size(tmp_path, capsys):
+    a = fake_group(tmp_path, "elu", [0.48, 0.47, 0.49, 0.485, 0.475])
+    b = fake_group(tmp_path, "tanh", [0.39, 0.40, 0.38, 0.395, 0.385], torch_version="2.1")
+    out = report.main(["--compare", a, b, "--json"])
+    result = strict_load(capsys.readouterr().out)
+    assert result["test"]["verdict"].startswith("beyond seed noise") and result["test"]["p"] < 0.001
+    assert abs(result["test"]["diff"] - (-0.09)) < 1e-9 and result["test"]["hedges_g"] < -3
+    assert result["a"]["summary"]["n"] == 5 and result["a"]["seeds"] == [42, 43, 44, 45, 46]
+    assert result["provenance_differs"] == ["torch"]
+    with open(os.path.join(out, "compare.png"), "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    report.main(["--compare", a, b])
+    text = capsys.readouterr().out
+    assert "Welch's t-test" in text and "Hedges' g" in text and "differ in torch" in text
+
+
+def test_compare_says_within_noise_when_the_seeds_overlap(tmp_path, capsys):
+    a = fake_group(tmp_path, "a", [0.48, 0.46, 0.50])
+    b = fake_group(tmp_path, "b", [0.47, 0.49, 0.51])
+    report.main(["--compare", a, b, "--json"])
+    result = strict_load(capsys.readouterr().out)
+    assert result["test"]["verdict"].startswith("within seed noise") and result["test"]["p"] > 0.05
+    assert result["provenance_differs"] == []
+
+
+def test_pooled_rows_have_an_interval_and_json(tmp_path, capsys):
+    fake_group(tmp_path, "elu", [0.48, 0.47, 0.49])
+    fake_group(tmp_path, "tanh", [0.39], torch_version="2.1")
+    report.main([str(tmp_path), "--json"])
+    got = strict_load(capsys.readouterr().out)
+    first = got["rows"][0]["test_acc_summary"]
+    assert first["n"] == 3 and first["ci_low"] < 0.48 < first["ci_high"]
+    assert got["rows"][1]["test_acc_summary"]["ci_low"] is None  # one seed: no interval
+    assert list(got["provenance_differs"]) == ["torch"]
+    report.main([str(tmp_path)])
+    text = capsys.readouterr().out
+    assert "95% interval" in text and "differ in provenance: torch" in text

@@ -50,7 +50,7 @@ PRECISIONS = ("32-true", "32", "16-mixed", "bf16-mixed", "bf16-true", "16-true",
 RUNTIME = "where and how it runs (may change when continuing a run)"
 LENGTH = "length and evaluation"
 # Flags that steer this invocation and are not part of the config a run folder saves.
-INVOCATION = ("config", "resume", "print_config", "smoke")
+INVOCATION = ("config", "resume", "print_config", "smoke", "seeds", "per_device")
 
 
 
@@ -122,6 +122,10 @@ def build_parser(cls=Parser):
     g.add_argument("--print-config", action="store_true", help="print the resolved config as YAML and exit")
     g.add_argument("--smoke", action="store_true",
                    help="a few steps, one val and one test batch, nothing written: checks a config in seconds")
+    g.add_argument("--seeds", type=number(int, 0), metavar="N",
+                   help="train N seeds from --seed on, each in OUTPUT_DIR/s<seed>, then pool them (training/seeds.py)")
+    g.add_argument("--per-device", type=number(int, 0), metavar="K",
+                   help="with --seeds: K runs at once on each device, splitting its memory or cores (default 1)")
     on_off = lambda g, name, help: g.add_argument(name, action=argparse.BooleanOptionalAction, help=help)  # noqa
     g = p.add_argument_group("model")
     g.add_argument("--hidden", type=sizes, nargs="*", action=Sizes, metavar="N",
@@ -290,7 +294,11 @@ def _resolve(typed):
             raise BadInput(what if where == "the command line" else f"{where}: {what}")
         cfg.update(layer)
     cfg["model"] = model
-    cfg["run_name"] = cfg["run_name"] or default_run_name(cfg)
+    if "per_device" in invocation and "seeds" not in invocation:
+        raise BadInput("--per-device applies to a seed group: add --seeds N")
+    if "seeds" in invocation and "resume" in invocation:
+        raise BadInput("--resume continues one run: to continue a seed group, rerun its --seeds command")
+    cfg["run_name"] = cfg["run_name"] or default_run_name(cfg, group="seeds" in invocation)
     cfg["output_dir"] = cfg["output_dir"] or os.path.join("runs", cfg["run_name"])
     return cfg, invocation
 
@@ -314,13 +322,14 @@ def data_kwargs(cfg):
     return {k: cfg[k] for k in init_params(CIFAR10DataModule) if k in cfg}
 
 
-def default_run_name(cfg):
+def default_run_name(cfg, group=False):
     job = os.environ.get("SLURM_JOB_ID")
     if job:  # stable across a requeue, so the job finds its own folder again
         task = os.environ.get("SLURM_ARRAY_TASK_ID")
         return f"{cfg['model']}-job{job}" + (f"_{task}" if task else "")
     if os.environ.get("LOCAL_RANK", "0") != "0" and RUN_NAME_ENV in os.environ:
         return os.environ[RUN_NAME_ENV]  # a rank Lightning started (--devices > 1): rank 0's folder, not a new time
-    name = f"{cfg['model']}-{cfg['preset'] + '-' if cfg['preset'] else ''}s{cfg['seed']}-{time.strftime('%Y%m%d-%H%M%S')}"
+    seed = f"seeds{cfg['seed']}" if group else f"s{cfg['seed']}"  # a group's folder holds s<seed>/ per seed
+    name = f"{cfg['model']}-{cfg['preset'] + '-' if cfg['preset'] else ''}{seed}-{time.strftime('%Y%m%d-%H%M%S')}"
     os.environ[RUN_NAME_ENV] = name  # the ranks Lightning starts inherit it
     return name

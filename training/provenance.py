@@ -1,10 +1,10 @@
 """Where a run's numbers come from: code, software, hardware, data and command line (provenance.json).
 
-    collect(cfg, trainer)   -> the dict train() writes beside results.json (run_folder.PROVENANCE)
+    collect(cfg, trainer)   -> the dict train() writes beside results.json (runfolder.folder.PROVENANCE)
     differences(records)    -> {item: [value per record]} for the items that are not all equal (report.py)
 
 The code is the git commit of this repository and whether the tree was dirty; when it was, the
-diff against that commit goes to run_folder.DIFF in the run folder, so the run can be rebuilt.
+diff against that commit goes to runfolder.folder.DIFF in the run folder, so the run can be rebuilt.
 Data checksums are sha256 of the CIFAR-10 batch files, cached per user by (path, size, mtime) so
 a sweep does not rehash 170 MB per run (CACHE).
 """

@@ -19,7 +19,7 @@ from datamodules import CIFAR10DataModule
 from runfolder import BadInput, RunFolder
 from runfolder.lock import RunLock
 
-from . import console, provenance
+from . import console, packing, provenance
 from .callbacks import Diverged, StopOnDivergence
 from .config import CONTINUE_KEYS, data_kwargs, model_kwargs
 from .distributed import shutdown_distributed
@@ -73,6 +73,7 @@ def train(cfg, callbacks=(), smoke=False):
     loggers = [] if smoke else build_loggers(cfg, folder, resume_step=done)
     guard = StopOnDivergence(cfg)
     trainer = build_trainer(cfg, folder, loggers, callbacks=[guard, *callbacks], smoke=smoke)
+    packing.apply_memory_share(trainer.strategy.root_device)  # one of K runs on this GPU: its share only
     for logger in trainer.loggers:
         logger.log_hyperparams({"params": model.num_params()})
     if lead and not smoke:

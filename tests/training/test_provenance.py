@@ -8,7 +8,7 @@ import pytest
 
 import train
 from training import provenance
-from training.run_folder import RunFolder
+from runfolder import RunFolder
 
 
 def git(repo, *args):
