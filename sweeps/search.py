@@ -3,6 +3,7 @@
     python sweeps/search.py sweeps/mlp_search.yaml --trials 24 -- --data-dir data
     python sweeps/search.py sweeps/mlp_search.yaml --trials 24 --study runs/mlp_search/study.log -- --data-dir data
     python report.py runs/mlp_search           # table, curves, the best trial and the parameter importances
+    python sweeps/search.py sweeps/mlp_search.yaml --trials 24 --per-device 4 -- --data-dir data  # 4 workers per device
 
 The sweep file is the one `wandb sweep` takes (sweeps/sweep_file.py reads it): method grid, random or
 bayes (Optuna's TPE), the parameters' values or distributions, the metric, and early_terminate
@@ -16,6 +17,8 @@ journal file, --study (default runs/<sweep name>/study.log). The first creates t
 --trials trials; each worker then takes the next one until none is left, and waits for the others'
 running trials before it exits, so that one whose worker died is retried rather than lost
 (sweeps/study.py: claiming, requeued tasks, heartbeats, retries).
+--per-device K starts K such workers on each device (training/packing.py: each its share of the GPU's
+memory, or of the cores), their output in STUDY_DIR/worker-J.log.
 Exit status: 0 when the study has no trial left to run; 2 on a bad sweep file or option, before
 anything starts; 128 + N when signal N stopped it (the trial continues when the task is requeued,
 or in the next worker).
@@ -48,6 +51,8 @@ def parse_args(argv):
     p.add_argument("--grace", type=float, default=studies.GRACE_S,
                    help="seconds without a heartbeat before a trial's worker counts as gone and the trial is "
                         f"retried (default {studies.GRACE_S}); fixed when the study is created")
+    p.add_argument("--per-device", type=int, default=1, metavar="K",
+                   help="start K workers on each device, sharing it (default 1: this process is the worker)")
     argv = sys.argv[1:] if argv is None else list(argv)
     cut = argv.index("--") if "--" in argv else len(argv)
     args, extra = p.parse_args(argv[:cut]), argv[cut + 1:]
@@ -144,6 +149,21 @@ def run_trial(claimed, sweep, study_dir, extra):
     return None
 
 
+def pack_workers(argv, per_device, study_dir):
+    """K workers per device, each this same command without --per-device; the worst exit status."""
+    from training import packing
+    from training.seeds import strip_own_flags
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    cut = argv.index("--") if "--" in argv else len(argv)
+    own = strip_own_flags(argv[:cut]) + argv[cut:]  # --per-device only before --
+    n = per_device * max(1, len(packing.gpus()))
+    jobs = [packing.Job([sys.executable, os.path.abspath(__file__), *own], log=os.path.join(study_dir, f"worker-{j}.log"),
+                        name=f"worker {j}") for j in range(n)]
+    codes = packing.run(jobs, per_device, say=lambda line: print(line, flush=True))
+    return max(codes, default=0)
+
+
 def main(argv=None):
     p, args, extra = parse_args(argv)
     try:
@@ -158,14 +178,16 @@ def main(argv=None):
                 raise BadInput(f"--trials {n}: the grid has only {size} configs")
         elif n is None:
             raise BadInput(f"--trials is required for method {sweep['method']}")
-        if n < 1 or args.grace <= 0:
-            raise BadInput("--trials and --grace must be positive")
+        if n < 1 or args.grace <= 0 or args.per_device < 1:
+            raise BadInput("--trials, --grace and --per-device must be positive")
         journal = args.study or os.path.join("runs", sweep["name"], studies.STUDY_FILE)
         study_dir = os.path.dirname(journal) or "."
         preflight(sweep, study_dir, extra)
         study, storage = studies.open_study(journal, sweep, n, args.grace)
     except BadInput as e:
         p.exit(2, f"{PROG}: error: {e}\n")
+    if args.per_device > 1:
+        return pack_workers(argv, args.per_device, study_dir)
     me = studies.worker_id()
     print(f"worker {me}: study {study.study_name} ({journal}), {study.user_attrs['trials']} trials", flush=True)
     ran, waiting = 0, False

@@ -2,9 +2,9 @@
 
     run(jobs, per_device=3)     # jobs: [Job(argv, log)]; returns each job's exit status, in job order
 
-per_device 1 runs the jobs one after another with the terminal's stdout (progress bars as usual).
+per_device 1 runs the jobs one after another on the terminal's stdout (progress bars as usual).
 With K > 1, K jobs per device run at once, each writing its output to its own log file, and this
-process prints one line as each starts and ends. Each child gets, through its environment:
+process prints one line as each starts and ends, and passes the signals in FORWARDED on to them. Each child gets, through its environment:
   - on GPUs: CUDA_VISIBLE_DEVICES, one device each (jobs go round the visible devices), and
     MEMORY_ENV = 1/K, which train() passes to torch.cuda.set_per_process_memory_fraction so that
     one run cannot take the memory its neighbours need;
@@ -12,12 +12,16 @@ process prints one line as each starts and ends. Each child gets, through its en
     so K runs split the cores instead of each starting one thread per core.
 """
 import os
+import signal
 import subprocess
 import time
 from dataclasses import dataclass
 
 MEMORY_ENV = "CIFAR10_LAB_MEMORY_FRACTION"  # read by training/run.py: this process's share of its GPU
 THREADS_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+# Signals passed on to the running jobs (SLURM's time-limit warning, scancel, Ctrl-C): each saves a
+# checkpoint and ends as train.py does alone; no new job starts after one arrives.
+FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2)
 
 
 @dataclass
@@ -69,34 +73,43 @@ def apply_memory_share(device):
 
 def run(jobs, per_device=1, say=print):
     """Run the jobs, per_device at a time on each device; return their exit statuses in job order."""
-    if per_device == 1:
-        codes = []
-        for job in jobs:
-            codes.append(subprocess.run(job.argv).returncode)
-        return codes
     devices = (gpus() if per_device > 1 else []) or [None]
     slots = [d for d in devices for _ in range(per_device)]  # one slot per concurrent run
     free, running, codes, queue = list(slots), {}, [None] * len(jobs), list(enumerate(jobs))
+    stopped = []
+
+    def forward(signum, frame):
+        stopped.append(signum)
+        for proc in running:
+            proc.send_signal(signum)
+
+    before = {sig: signal.signal(sig, forward) for sig in FORWARDED}
     try:
-        while queue or running:
-            while queue and free:
+        while queue and not stopped or running:
+            while queue and free and not stopped:
                 i, job = queue.pop(0)
                 device = free.pop(0)
-                with open(job.log, "ab") as log:
-                    proc = subprocess.Popen(job.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                            env=child_env(per_device, device))
+                # Its own session: a terminal's Ctrl-C reaches it once, through forward(), not twice
+                if per_device == 1:  # one at a time: its progress bar on this terminal
+                    proc = subprocess.Popen(job.argv, start_new_session=True)
+                else:
+                    with open(job.log, "ab") as log:
+                        proc = subprocess.Popen(job.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                                env=child_env(per_device, device), start_new_session=True)
                 running[proc] = (i, device, time.perf_counter())
                 where = f" on GPU {device}" if device is not None else ""
-                say(f"[{i + 1}/{len(jobs)}] {job.name} started{where}, log {job.log}")
+                say(f"[{i + 1}/{len(jobs)}] {job.name} started{where}" + (f", log {job.log}" if per_device > 1 else ""))
             time.sleep(0.2)
             for proc in [p for p in running if p.poll() is not None]:
                 i, device, start = running.pop(proc)
                 codes[i] = proc.returncode
                 free.append(device)
                 say(f"[{i + 1}/{len(jobs)}] {jobs[i].name} exit {proc.returncode} after {time.perf_counter() - start:.0f}s")
-    except KeyboardInterrupt:  # the children got the same Ctrl-C; wait for them to save and end
-        for proc in running:
-            proc.wait()
-        raise
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+    if stopped:
+        say(f"stopped by signal {stopped[0]}: {len(queue)} job(s) not started")
+        codes = [128 + stopped[0] if c is None else c for c in codes]
     return codes
 

@@ -93,14 +93,16 @@ def test_a_flag_after_the_dashes_may_not_set_a_searched_parameter(tmp_path, caps
 
 
 def test_two_workers_share_one_study_and_run_each_trial_once(tmp_path, cifar_dir):
+    # --per-device 2: this one command starts two workers (training/packing.py) that share the journal
     path = write_sweep(tmp_path / "two.yaml", {"hidden": {"values": [[8], [16]]},
                                                "lr": {"distribution": "log_uniform_values", "min": 1e-3, "max": 3e-2}})
     journal = str(tmp_path / "two" / "study.log")
-    argv = [sys.executable, SEARCH, path, "--trials", "6", "--study", journal, "--", *flags(cifar_dir, 6, 3)]
-    logs = [open(tmp_path / f"worker{i}.log", "w+") for i in range(2)]
-    workers = [subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1"})
-               for log in logs]
-    assert [w.wait(timeout=300) for w in workers] == [0, 0], [open(log.name).read()[-2000:] for log in logs]
+    argv = [sys.executable, SEARCH, path, "--trials", "6", "--study", journal, "--per-device", "2", "--",
+            *flags(cifar_dir, 6, 3)]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=400, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
+    logs = sorted(glob.glob(str(tmp_path / "two" / "worker-*.log")))
+    assert proc.returncode == 0, (proc.stdout, [open(log).read()[-2000:] for log in logs])
+    assert len(logs) == 2 and proc.stdout.count("started") == 2
     done = trials(journal)
     assert len(done) == 6 and all(t.state == TrialState.COMPLETE for t in done)
     assert sorted(t.user_attrs["run_dir"] for t in done) == [f"trial-{k:03d}" for k in range(6)]

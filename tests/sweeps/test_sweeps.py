@@ -3,6 +3,7 @@ and the local runner runs a small sweep on fixture data."""
 import glob
 import json
 import os
+import shlex
 
 import pytest
 import yaml
@@ -78,3 +79,19 @@ def test_local_runner_runs_a_two_config_sweep(cifar_dir, tmp_path, capsys):
         cfg = yaml.safe_load((folder / "config.yaml").read_text())
         assert cfg["hidden"] == hidden and cfg["batchnorm"] is True and cfg["group"] == "two"
         assert json.loads((folder / "results.json").read_text())["steps"] == 3
+
+
+def test_seeds_make_each_config_a_seed_group(capsys):
+    table1 = os.path.join(run_local.ROOT, "sweeps", "table1.yaml")
+    run_local.main([table1, "--list", "--index", "5", "--seeds", "2", "--", "--seed", "7"])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2
+    for line, seed in zip(lines, (7, 8)):
+        argv = shlex.split(line.split("  ", 1)[1])
+        assert argv[argv.index("--output-dir") + 1] == os.path.join("runs", "table1", "table1-005", f"s{seed}")
+        assert argv[argv.index("--group") + 1] == "table1-005"  # W&B pools one config's seeds
+        assert argv[len(argv) - 1 - argv[::-1].index("--seed") + 1] == str(seed)  # the last --seed wins
+    activation = os.path.join(run_local.ROOT, "sweeps", "activation.yaml")
+    with pytest.raises(SystemExit) as e:
+        run_local.main([activation, "--seeds", "2", "--list"])  # it has seed as a parameter already
+    assert e.value.code == 2
