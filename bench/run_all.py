@@ -15,7 +15,7 @@ import time
 
 from . import common
 
-MODULES = ["data_pipeline", "augment", "memory", "lightning_overhead", "fast_step", "numpy_mlp", "layernorm"]
+MODULES = ["data_pipeline", "augment", "memory", "lightning_overhead", "fast_step", "numpy_mlp", "layernorm", "packing"]
 
 
 def load(name):

@@ -75,3 +75,21 @@ def test_array_runs_one_config_per_task(env, scratch, cifar_dir, tmp_path):
     assert [os.path.basename(os.path.dirname(r)) for r in runs] == ["tiny-000", "tiny-001", "tiny-002"]
     assert seeds == [1, 2, 3]
     assert staged_left(scratch) == []  # each task staged its own copy and removed it
+
+
+def test_array_packs_several_configs_per_task(env, scratch, cifar_dir, tmp_path):
+    sweep = tmp_path / "packed.yaml"
+    sweep.write_text("name: packed\nprogram: train.py\nmethod: grid\n"
+                     "parameters:\n  model: {value: mlp}\n  seed: {values: [1, 2, 3]}\n")
+    out = subprocess.run(["sbatch", "--parsable", f"--output={tmp_path}/slurm-%A_%a.out", "--array=0-1",
+                          "slurm/array.sbatch", str(sweep), "--per-device", "2", *tiny(cifar_dir, steps=10, eval_every=10)],
+                         cwd=ROOT, env={**env, "SWEEP_OUT": str(tmp_path / "runs")}, capture_output=True, text=True,
+                         check=True)
+    job = out.stdout.strip()
+    assert wait(env, job) == "COMPLETED"  # task 0: configs 0 and 1 at once; task 1: config 2
+    runs = sorted(glob.glob(str(tmp_path / "runs" / "packed-*" / "results.json")))
+    assert [os.path.basename(os.path.dirname(r)) for r in runs] == ["packed-000", "packed-001", "packed-002"]
+    assert sorted(json.load(open(r))["seed"] for r in runs) == [1, 2, 3]
+    assert all(json.load(open(r))["status"] == "completed" for r in runs)
+    assert len(glob.glob(str(tmp_path / "runs" / "packed-*.log"))) == 3  # each packed run's own output
+    assert staged_left(scratch) == []
