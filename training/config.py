@@ -43,6 +43,7 @@ RUN_DEFAULTS = dict(
     wandb_project="cifar10-lab", wandb_entity=None, group=None, tags=[], log_model=False,
 )
 RUN_NAME_ENV = "CIFAR10_LAB_RUN_NAME"  # rank 0's default run name, for the other ranks of a local DDP run
+GROUP_ENV = "CIFAR10_LAB_SEED_GROUP"  # set in a seed group's runs (training/seeds.py): a file's `seeds:` is the group's
 PRECISIONS = ("32-true", "32", "16-mixed", "bf16-mixed", "bf16-true", "16-true", "64-true", "64")
 
 # Argument groups. RUNTIME: where and how a run runs, never what it learns: report.py does not split rows
@@ -276,7 +277,17 @@ def _resolve(typed):
         if not run.resume_candidates():
             raise BadInput(f"--resume {run.path}: no checkpoint to continue from (checkpoints/last.ckpt, hpc_ckpt_*.ckpt)")
         typed.setdefault("output_dir", invocation["resume"])
-    layers += [(path, read_file(path)) for path in invocation.get("config", [])]
+    for path in invocation.get("config", []):
+        raw = read_yaml(path, BadInput)
+        if isinstance(raw, dict) and "seeds" in raw:  # `seeds: 5` or `seeds: [1, 2, 3]`: a seed group
+            seeds = raw.pop("seeds")
+            ok = isinstance(seeds, int) and seeds > 0 or isinstance(seeds, list) and seeds and all(
+                isinstance(x, int) and not isinstance(x, bool) for x in seeds)
+            if not ok or isinstance(seeds, bool):
+                raise BadInput(f"{path}: seeds: expected a count (5) or a list of integers ([1, 2, 3]), got {seeds!r}")
+            if "seeds" not in invocation and not os.environ.get(GROUP_ENV):  # --seeds wins; a group's run is one seed
+                invocation["seeds"] = seeds
+        layers.append((path, check_mapping(raw, path)))
     layers.append(("the command line", typed))
     given = {k: v for _, layer in layers for k, v in layer.items()}
     preset_name = given.get("preset")

@@ -1,6 +1,7 @@
 """A seed group: one config trained over several seeds, each its own run folder, under one name.
 
     python train.py --preset seed-best --seeds 3 --data-dir data      # seeds 42, 43, 44 (from --seed on)
+    python train.py --config my.yaml --data-dir data                  # my.yaml holds `seeds: [1, 2, 3]`
     -> runs/<group>/s42/, s43/, s44/   (runfolder.folder.SEED_DIR), W&B group <group>, then one summary line
 
 Each seed is an ordinary train.py run in its own process: the same command line without --seeds
@@ -13,10 +14,10 @@ import os
 import sys
 
 from . import packing, stats
+from .config import GROUP_ENV
 from runfolder import RunFolder
 from runfolder.folder import SEED_DIR
 
-GROUP_ENV = "CIFAR10_LAB_SEED_GROUP"  # set in a group's runs: they are one seed each, whatever a file says
 OWN_FLAGS = {"--seeds": 1, "--per-device": 1}  # the group's own flags and how many values each takes
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

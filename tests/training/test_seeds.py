@@ -78,3 +78,18 @@ def test_a_rerun_group_skips_its_completed_seeds(tmp_path):
     assert argv[argv.index("--output-dir") + 1] == str(tmp_path / "g" / "s44")
     assert "--group" not in argv  # the user's own W&B group stays
     assert "--lr" in argv and todo[1].log == str(tmp_path / "g" / "s44") + ".log"
+
+
+def test_a_config_file_may_name_the_seeds(tmp_path, monkeypatch, capsys):
+    path = tmp_path / "group.yaml"
+    path.write_text("lr: 0.01\nseeds: [7, 9]\n")
+    cfg, inv = resolve(["--config", str(path)])
+    assert inv["seeds"] == [7, 9] and cfg["lr"] == 0.01 and "seeds" not in cfg
+    assert seeds.seed_list(inv["seeds"], cfg["seed"]) == [7, 9]
+    assert resolve(["--config", str(path), "--seeds", "2"])[1]["seeds"] == 2  # the command line wins
+    monkeypatch.setenv(seeds.GROUP_ENV, "runs/g")  # one of the group's runs: one seed, not a group again
+    assert "seeds" not in resolve(["--config", str(path)])[1]
+    path.write_text("seeds: three\n")
+    with pytest.raises(SystemExit):
+        resolve(["--config", str(path)])
+    assert "seeds: expected a count" in capsys.readouterr().err
