@@ -7,8 +7,8 @@
 
 The policies are torchvision.transforms.v2's AutoAugment (CIFAR-10 policy), RandAugment (2 ops,
 magnitude 9 of 31) and TrivialAugmentWide: their op lists, magnitude tables and sub-policies are read
-from v2 itself (`SPACES`), and the parameter-free ops (AutoContrast, Equalize, Invert, grayscale) are
-v2's own batched kernels. What is written here, and why: given a (B, C, H, W) tensor, v2's policy
+from v2 itself (`SPACES`), and the parameter-free ops (Equalize, Invert, grayscale) are v2's own
+batched kernels. What is written here, and why: given a (B, C, H, W) tensor, v2's policy
 transforms draw ONE op and magnitude for the whole batch, and v2.RandomErasing one box; applied image
 by image they cost about 4.5x more than the batched ops below (bench/augment.py, docs/benchmarks.md).
 v2's functional ops take one scalar magnitude per call, and grouping images by (op, magnitude) to call
@@ -226,10 +226,20 @@ def solarize(x, m):
     return torch.where(x >= _per_image(255.0 * m, x), TF.invert(x), x)  # v2: threshold = 255 * magnitude
 
 
+def autocontrast(x, m):
+    """v2's autocontrast (each image and channel stretched from its min..max to 0..255; a flat one kept),
+    with torch.where where v2 assigns through a boolean mask, which on a GPU makes the host wait."""
+    f = x.float()
+    low, high = f.amin(dim=(-2, -1), keepdim=True), f.amax(dim=(-2, -1), keepdim=True)
+    flat = high == low
+    inv_scale = torch.where(flat, 1.0, (high - low).mul_(1.0 / 255))
+    return f.sub_(torch.where(flat, 0.0, low)).div_(inv_scale).clamp_(0, 255).to(x.dtype)
+
+
 COLOR_OPS = {"Brightness": brightness, "Color": color, "Contrast": contrast, "Sharpness": sharpness,
-             "Posterize": posterize, "Solarize": solarize,
+             "Posterize": posterize, "Solarize": solarize, "AutoContrast": autocontrast,
              # no magnitude: v2's kernels, batched per image already
-             "AutoContrast": lambda x, m: TF.autocontrast(x), "Equalize": lambda x, m: TF.equalize(x),
+             "Equalize": lambda x, m: TF.equalize(x),
              "Invert": lambda x, m: TF.invert(x)}
 
 
