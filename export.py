@@ -82,8 +82,8 @@ def write_npz(model, path):
         arrays[f"w{i}"], arrays[f"b{i}"] = m.params["weight"], m.params["bias"]
     with open(path, "wb") as f:  # a file object, so numpy keeps the name as given (no .npz appended)
         np.savez(f, **arrays)
-    with np.load(path) as f:
-        params = dict(f)  # read back from the file, as a consumer would
+    with np.load(path, allow_pickle=False) as f:
+        params = dict(f)  # read back from the file, as a consumer would (arrays only, never pickled objects)
     return lambda images: torch.from_numpy(npz_logits(params, images.numpy()))
 
 

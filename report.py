@@ -358,7 +358,7 @@ def main(argv=None):
     try:
         runs = find_runs(args.runs)
         search, notes = study_section(args.runs)
-    except (OSError, ValueError, KeyError) as e:
+    except (OSError, ValueError, KeyError, BadInput) as e:
         sys.exit(f"error: {e}")
     for run in runs:  # the study knows more: pruned (results.json says completed), running, retried
         run["why"] = notes.get(os.path.normpath(run["folder"]), run["why"])

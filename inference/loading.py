@@ -10,7 +10,8 @@ the state_dict, and whatever the class's on_load_checkpoint reads (the NumPy MLP
 there). Lightning's load_from_checkpoint would rebuild from the checkpoint's saved hyperparameters
 instead, which include keys a class fixes itself (LayerNormMLP: batchnorm) and so fail. "best" is
 the checkpoint results.json's test_acc was measured on. Paths are taken inside the folder, so a moved
-or copied folder loads its own weights.
+or copied folder loads its own weights. The checkpoint is read by runfolder.checkpoint.read: tensors and
+plain values only, so a tampered file runs no code.
 
 `model.preprocess` maps uint8 pixels to what the model was trained on: (x - mean) / std with the
 run's normalisation (datamodules.cifar10.NORMALIZE). Its buffers are not persistent, so the model's
@@ -22,6 +23,7 @@ import torch.nn as nn
 from datamodules.cifar10 import NORMALIZE
 from models import MODELS, init_params
 from runfolder import BadInput, RunFolder
+from runfolder.checkpoint import read as read_checkpoint
 
 
 class Preprocess(nn.Module):
@@ -39,7 +41,6 @@ class Preprocess(nn.Module):
 def load_run(run_dir, checkpoint="best", map_location="cpu"):
     """(model in eval mode with `.preprocess`, config dict). BadInput (a one-line message) when
     the folder is no run folder, names an unknown model, or has no such checkpoint or a broken one."""
-
     folder = RunFolder(run_dir)
     cfg = folder.read_config()
     name = cfg.get("model")
@@ -54,11 +55,11 @@ def load_run(run_dir, checkpoint="best", map_location="cpu"):
             model = cls(**{k: cfg[k] for k in init_params(cls) if k in cfg})
     except (TypeError, ValueError) as e:  # a config the class rejects: edited by hand, or from another version
         raise BadInput(f"{folder.config_path}: not valid {name} settings ({e})") from None
+    state = read_checkpoint(path)  # weights only: a file that would run code is refused, in one line
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
         model.on_load_checkpoint(state)  # the class's own extra state (the NumPy MLP's arrays)
         model.load_state_dict(state["state_dict"])
-    except Exception as e:  # not a checkpoint, truncated, or weights of another shape: the path and the first line
+    except Exception as e:  # weights of another model or shape: the path and the first line
         first = str(e).strip().splitlines()[0] if str(e).strip() else ""
         raise BadInput(f"{path}: cannot load as a {name} checkpoint ({type(e).__name__}: {first})") from None
     model.to(map_location)

@@ -110,6 +110,20 @@ def suggest(trial, sweep):
 
 
 def storage_of(journal):
+    """The journal's storage. BadInput naming the file when it exists and is no Optuna journal: lines of
+    JSON objects in ASCII (json.dumps), of which Optuna never unpickles anything. A last line without its
+    newline may still be being written; it must begin like one."""
+    if os.path.isfile(journal):
+        with open(journal, "rb") as f:
+            for n, line in enumerate(f, 1):
+                try:
+                    line.decode("ascii")
+                    if not line.startswith(b"{"):
+                        raise ValueError("not a JSON object")
+                    if line.endswith(b"\n"):
+                        json.loads(line)
+                except ValueError as e:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+                    raise BadInput(f"{journal}: line {n} is not an Optuna journal entry ({e})") from None
     return JournalStorage(JournalFileBackend(journal, lock_obj=JournalFileSymlinkLock(journal, LOCK_GRACE_S)))
 
 

@@ -10,12 +10,17 @@ EXTRA_FLAGS = {"resnet": ["--tta", "2"]}  # the config's TTA is part of what eva
 _made = {}
 
 
+def flags(model, cifar_dir, out):
+    """train.py's flags for a 5-step run of `model` on the fixture data into `out` (CSV logger)."""
+    return ["--model", model, "--data-dir", cifar_dir, "--output-dir", out, "--val-size", "50",
+            "--max-steps", "5", "--eval-every", "5", "--batch-size", "16", "--eval-batch-size", "64",
+            "--accelerator", "cpu", "--logger", "csv", *EXTRA_FLAGS.get(model, [])]
+
+
 def trained_run(model, cifar_dir, tmp_path_factory):
-    """The folder of a 5-step run of `model` on the fixture data (train.py's own path, CSV logger)."""
+    """The folder of a 5-step run of `model` on the fixture data (train.py's own path, `flags`)."""
     if model not in _made:
         out = os.path.join(str(tmp_path_factory.mktemp(f"run-{model}")), "run")
-        train.main(["--model", model, "--data-dir", cifar_dir, "--output-dir", out, "--val-size", "50",
-                    "--max-steps", "5", "--eval-every", "5", "--batch-size", "16", "--eval-batch-size", "64",
-                    "--accelerator", "cpu", "--logger", "csv", *EXTRA_FLAGS.get(model, [])])
+        train.main(flags(model, cifar_dir, out))
         _made[model] = out
     return _made[model]

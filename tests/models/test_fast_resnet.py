@@ -10,6 +10,7 @@ import torch.nn as nn
 
 import train
 from models import MODELS, fast_resnet as fast, init_params
+from runfolder import checkpoint
 from runfolder.folder import RunFolder
 
 REFERENCE = os.path.join(os.path.dirname(__file__), "fast_resnet_reference.json")
@@ -104,7 +105,7 @@ def test_preset_fast_gives_the_numbers_it_gave_inside_resnet(cifar_dir, tmp_path
     torch.testing.assert_close(loss, ref["train_loss"], **close)
     assert acc == ref["train_acc"]
     torch.testing.assert_close((test_acc[0], test_loss[0]), (ref["test_acc"], ref["test_loss"]), **close)
-    state = torch.load(RunFolder(run).last_path, map_location="cpu", weights_only=False)
+    state = checkpoint.read(RunFolder(run).last_path)
     sums = {k.removeprefix("net."): v.double().sum().item() for k, v in state["state_dict"].items()
             if v.is_floating_point()}
     torch.testing.assert_close(sums, ref["weight_sums"], **close)

@@ -9,10 +9,10 @@ import subprocess
 from types import SimpleNamespace
 
 import pytest
-import torch
 
 from tests.slurm.cluster import jobs, read, results, sbatch, staged_left, tiny, wait, wait_for
 from tests.slurm.rank_weights import weights_digest
+from runfolder import checkpoint
 from runfolder.folder import RunFolder
 
 # --cpus-per-task as on a real cluster: slurm/common.sh hands it on to srun (SRUN_CPUS_PER_TASK)
@@ -60,7 +60,7 @@ def test_gradients_are_all_reduced(env, cifar_dir, tmp_path):
     assert ranks[0]["initial"] == ranks[1]["initial"]        # ...from the same start...
     assert ranks[0]["weights"] != ranks[0]["initial"]        # ...trained...
     assert ranks[0]["weights"] == ranks[1]["weights"]        # ...to the same weights
-    saved = torch.load(RunFolder(str(run_dir)).last_path, map_location="cpu", weights_only=False)["state_dict"]
+    saved = checkpoint.read(RunFolder(str(run_dir)).last_path)["state_dict"]
     assert weights_digest(saved) == ranks[0]["weights"]
 
 
