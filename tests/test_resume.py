@@ -4,16 +4,23 @@ optimizer and schedule all come back. CPU, fixture data, in-process, seconds."""
 import csv
 import json
 import os
+import re
+import shlex
 import signal
+import sys
 import time
 import zipfile
 
 import pytest
 import pytorch_lightning as pl
+import torch
 
 import train
+from runfolder import RunFolder, checkpoint
+from runfolder.checkpoint import steps_in
+from training.config import RUN_NAME_ENV
 from training.resume import latest_checkpoint
-from runfolder.folder import RunFolder
+from training.run import DIVERGED_EXIT
 
 # 250 train images / batch 16 = 15 steps an epoch, so 24 steps cross an epoch boundary; augmentation,
 # dropout, Adam and a warm-up + cosine schedule each carry state a sloppy resume would lose.
@@ -63,6 +70,17 @@ def tiny(cifar_dir, run_dir):
             "--eval-batch-size", "64", "--accelerator", "cpu", "--logger", "csv", *FLAGS]
 
 
+def steps(cifar_dir, run_dir, n):
+    """A run of n steps, validated every 4, whose length changes nothing else (a constant learning rate)."""
+    return tiny(cifar_dir, run_dir)[:-len(FLAGS)] + ["--max-steps", str(n), "--eval-every", "4", "--log-every", "1",
+                                                     "--augment", "--dropout", "0.2", "--optimizer", "adam",
+                                                     "--lr", "0.003", "--schedule", "constant"]
+
+
+def last_step(run_dir):
+    return steps_in(RunFolder(run_dir).last_path)
+
+
 # Stopping after step 12: mid-epoch; after 15: an epoch's last batch; after 16: a step with validation.
 @pytest.mark.parametrize("signum, step", [(signal.SIGTERM, 12), (signal.SIGINT, 15),
                                           (signal.SIGTERM, 16)])
@@ -76,6 +94,7 @@ def test_signal_then_rerun_matches_uninterrupted(signum, step, uninterrupted, ci
     stopped = json.loads(open(os.path.join(run_dir, "results.json")).read())
     assert stopped["status"] == "interrupted" and stopped["test_acc"] is None and stopped["steps"] == step
     assert latest_checkpoint(RunFolder(run_dir)) == os.path.join(run_dir, "checkpoints", "last.ckpt")
+    assert last_step(run_dir) == step  # the step it stopped at, read back from the file
 
     train.main(args)  # the same command again continues
     assert f"continuing from {run_dir}" in capsys.readouterr().out
@@ -108,8 +127,7 @@ def test_resume_flag_takes_the_saved_config(uninterrupted, cifar_dir, tmp_path):
     train.main(["--resume", run_dir, "--max-steps", "12"])
     with open(os.path.join(run_dir, "metrics.csv")) as f:
         steps = [int(row["step"]) for row in csv.DictReader(f) if row.get("val/acc")]
-    # validation at 4 and 8 in the first run, 12 in the continued one (which repeats 8's, since it resumes
-    # from the end-of-training checkpoint, and its row replaces the first run's)
+    # validation at 4 and 8 in the first run, 12 in the continued one, which starts after step 8's validation
     assert steps == [3, 7, 11]
     assert results(run_dir)["steps"] == 12
 
@@ -139,3 +157,94 @@ def test_latest_checkpoint_is_the_newest_of_last_and_hpc(tmp_path):
     assert latest_checkpoint(folder) == str(hpc)
     os.utime(last)
     assert latest_checkpoint(folder) == str(last)
+
+
+@pytest.fixture(scope="module")
+def twelve(cifar_dir, tmp_path_factory):
+    run_dir = str(tmp_path_factory.mktemp("twelve") / "run")
+    train.main(steps(cifar_dir, run_dir, 12))
+    return run_dir
+
+
+# 7: the run ends between validations (its only one, at 4, is the best); 8: it ends with a validation
+@pytest.mark.parametrize("first", [7, 8])
+def test_last_ckpt_is_the_final_step_a_rerun_trains_nothing_and_a_longer_run_continues(first, twelve, cifar_dir,
+                                                                                      tmp_path, capsys):
+    run_dir = str(tmp_path / "run")
+    last, results_path = RunFolder(run_dir).last_path, RunFolder(run_dir).results_path
+    train.main(steps(cifar_dir, run_dir, first))
+    assert last_step(run_dir) == first  # the final step, not the best validation's
+    saved, stamp = open(results_path).read(), os.stat(last).st_mtime_ns
+
+    capsys.readouterr()
+    train.main(steps(cifar_dir, run_dir, first))  # the same command again
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"{run_dir}: all {first} steps trained and tested already, nothing to do " \
+                     "(a larger --max-steps continues it)"
+    assert len(out) == 2 and out[1].startswith("test_acc ")  # no training line
+    assert os.stat(last).st_mtime_ns == stamp and open(results_path).read() == saved
+
+    train.main(steps(cifar_dir, run_dir, 12))
+    assert f"continuing from {last} (step {first})" in capsys.readouterr().out
+    assert last_step(run_dir) == 12
+    assert results(run_dir) == results(twelve)  # as if it had run 12 steps at once
+    assert {k: v for k, v in metrics(run_dir).items() if not k[1].startswith("test/")} == \
+           {k: v for k, v in metrics(twelve).items() if not k[1].startswith("test/")}
+
+
+def test_a_shorter_max_steps_than_trained_is_refused(cifar_dir, tmp_path, capsys):
+    run_dir = str(tmp_path / "run")
+    train.main(steps(cifar_dir, run_dir, 4))
+    with pytest.raises(SystemExit) as e:
+        train.main(steps(cifar_dir, run_dir, 3))
+    assert e.value.code == f"error: {run_dir} has trained 4 steps, more than --max-steps 3: a larger --max-steps " \
+                           "continues it; for a shorter run choose another --output-dir"
+
+
+def test_a_diverged_runs_last_ckpt_is_its_last_evaluation_before_the_loss_broke(cifar_dir, tmp_path):
+    run_dir = str(tmp_path / "run")
+    args = tiny(cifar_dir, run_dir)[:-len(FLAGS)] + ["--max-steps", "30", "--eval-every", "2", "--log-every", "1",
+                                                     "--optimizer", "sgd", "--momentum", "0.9", "--lr", "30"]
+    with pytest.raises(SystemExit) as e:
+        train.main(args)
+    assert e.value.code == DIVERGED_EXIT
+    reason = json.loads(open(RunFolder(run_dir).results_path).read())["reason"]
+    bad = int(re.search(r"step (\d+)", reason).group(1))  # the loss (or the weights) after this step
+    assert bad > 2, f"{reason}: this setting should diverge after the first evaluation"
+    state = checkpoint.read(RunFolder(run_dir).last_path)
+    assert state["global_step"] == (bad - 1) // 2 * 2  # the last evaluation before the bad step
+    assert all(torch.isfinite(v).all() for v in state["state_dict"].values())
+
+
+class BarAtFirstStep(pl.Callback):
+    """The progress bar's (n, total) when this process trains its first step."""
+
+    def on_train_batch_start(self, trainer, *args):
+        if not hasattr(self, "seen"):
+            bar = trainer.progress_bar_callback.train_progress_bar
+            self.seen = (bar.n, bar.total)
+
+
+def test_after_a_signal_the_last_line_is_the_command_that_continues(cifar_dir, tmp_path, monkeypatch, capfd):
+    """Also with no --output-dir (the run folder's name has the time in it): the line names it, and running
+    it continues the run, with a bar counting on from the checkpoint's step out of --max-steps."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(RUN_NAME_ENV, raising=False)  # train.py sets it for the ranks it would start
+    args = tiny(cifar_dir, "")
+    args[args.index("--output-dir"):args.index("--output-dir") + 2] = []
+    with pytest.raises(SystemExit) as stop:
+        train.main(args, callbacks=[SignalAt(5, signal.SIGINT)])
+    assert stop.value.code == 128 + signal.SIGINT
+    out, err = capfd.readouterr()
+    assert "weights_only" not in out + err  # Lightning's note on an unsaid save option
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("interrupted: SIGINT at step 5: saved runs/mlp-s42-")
+    words = shlex.split(last.split("; continue with: ")[1])
+    assert words[:3] == ["python", "train.py", "--resume"] and os.path.isdir(words[3])
+
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)  # a terminal: the progress bar
+    bar = BarAtFirstStep()
+    train.main(words[2:], callbacks=[bar])
+    assert f"continuing from {words[3]}/checkpoints/last.ckpt (step 5)" in capfd.readouterr().out
+    assert bar.seen == (5, 24)
+    assert results(words[3])["steps"] == 24

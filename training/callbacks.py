@@ -1,11 +1,12 @@
 """Lightning callbacks of our own: divergence, checkpoints that follow their folder, plain log lines."""
 import os
+import sys
 import time
 
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import ModelCheckpoint, TQDMProgressBar
-from pytorch_lightning.callbacks.progress.tqdm_progress import _update_n
+from pytorch_lightning.callbacks.progress.tqdm_progress import Tqdm, _update_n
 from pytorch_lightning.utilities import rank_zero_only
 
 
@@ -40,17 +41,22 @@ class StopOnDivergence(pl.Callback):
 
     def on_validation_start(self, trainer, pl_module):
         if trainer.training or trainer.state.fn == "fit":
-            self.check(trainer)
+            self.check(trainer, weights=True)
 
-    def check(self, trainer):
+    def check(self, trainer, weights=False):
+        """Raise Diverged if a loss so far was not finite, or (weights=True, before a checkpoint is saved)
+        if a weight is not: an update computed from a finite loss can still overflow them."""
         if self.first_bad is None:
             return
         bad = self.first_bad
         if trainer.world_size > 1:  # every rank stops at the same step
             bad = trainer.strategy.reduce(bad.float(), reduce_op="max").long()
+        hint = f"the learning rate ({self.lr:g}) is likely too high: try a smaller --lr, or --grad-clip"
         if int(bad) >= 0:
-            raise Diverged(f"training loss is not finite at step {int(bad)}; the learning rate "
-                           f"({self.lr:g}) is likely too high: try a smaller --lr, or --grad-clip")
+            raise Diverged(f"training loss is not finite at step {int(bad)}; {hint}")
+        params = [p.detach() for p in trainer.lightning_module.parameters()] if weights else []
+        if params and not bool(torch.stack([torch.isfinite(p).all() for p in params]).all()):
+            raise Diverged(f"weights are not finite after step {trainer.global_step}; {hint}")
 
 
 class FolderCheckpoint(ModelCheckpoint):
@@ -73,15 +79,21 @@ class FolderCheckpoint(ModelCheckpoint):
 
 class StepProgressBar(TQDMProgressBar):
     """One bar for the whole run in optimizer steps out of --max-steps; Lightning's counts the batches of
-    each epoch, which says little about a run whose length is set in steps. A continued run starts
-    the bar at its checkpoint's step."""
+    each epoch, which says little about a run whose length is set in steps. A continued run's bar starts
+    at its checkpoint's step, and is never drawn with Lightning's unknown total (`200/?`)."""
+
+    def init_train_tqdm(self):  # Lightning's bar, with the total and the starting step from the first draw on
+        return Tqdm(desc=f"epoch {self.trainer.current_epoch}", total=self.trainer.max_steps,
+                    initial=self.trainer.global_step, position=2 * self.process_position, disable=self.is_disabled,
+                    leave=True, dynamic_ncols=True, file=sys.stdout, smoothing=0, bar_format=self.BAR_FORMAT)
 
     def on_train_epoch_start(self, trainer, *_):
-        bar = self.train_progress_bar
-        if bar.total != trainer.max_steps:  # the first epoch of this process
-            bar.reset(total=trainer.max_steps)
-            _update_n(bar, trainer.global_step)
-        bar.set_description(f"epoch {trainer.current_epoch}")
+        self.train_progress_bar.set_description(f"epoch {trainer.current_epoch}")
+
+    def on_exception(self, trainer, pl_module, exception):  # a stop (signal, divergence): end the bar's line
+        for bar in (self._val_progress_bar, self._train_progress_bar):  # now, so the run's last message follows it
+            if bar is not None:
+                bar.close()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         if self._should_update(trainer.global_step, trainer.max_steps):  # every log_every steps, and the last

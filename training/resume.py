@@ -1,11 +1,17 @@
-"""Stopping on a signal with a checkpoint, and finding the checkpoint a run continues from.
+"""checkpoints/last.ckpt: the state of the last step a run trained, saved on a signal and at every
+evaluation and the end; and finding the checkpoint a run continues from.
+
+    completed      last.ckpt is the final step (not the best-val one: that is best-stepN.ckpt)
+    interrupted    the step the signal stopped it at (see below)
+    diverged       the last evaluation before the loss or the weights stopped being finite
+                   (callbacks.StopOnDivergence checks before every save)
 
     SIGUSR1 under SLURM (`#SBATCH --signal=USR1@90`: 90 s before the time limit) -> checkpoint,
             `scontrol requeue`, exit; the job starts again later and finds its run folder by job id.
     SIGTERM (scancel, preemption, kill) or SIGINT (Ctrl-C) -> checkpoint, exit.
 
 Each leaves checkpoints/last.ckpt in the run folder; rerunning with the same run folder continues from
-the newest readable one of that and Lightning's own hpc_ckpt_N.ckpt.
+the newest readable one of that and Lightning's own hpc_ckpt_N.ckpt (read by runfolder.checkpoint.read: weights only).
 
 Lightning's SLURMEnvironment(auto_requeue=True) handles SIGUSR1 by saving from inside the signal
 handler, wherever the main thread is: between optimizer.step() and the step counter, say. Outside
@@ -27,6 +33,8 @@ import zipfile
 import pytorch_lightning as pl
 import torch
 
+from .callbacks import StopOnDivergence
+
 
 def latest_checkpoint(folder):
     """The newest readable checkpoint a run folder can continue from, or None.
@@ -44,17 +52,13 @@ def latest_checkpoint(folder):
     return None
 
 
-def steps_in(path):
-    """The optimizer steps a checkpoint was saved after (its global_step)."""
-    return torch.load(path, map_location="cpu", weights_only=False, mmap=True)["global_step"]
-
-
 class Interrupted(Exception):
-    """A signal stopped the run after a checkpoint; .code is the exit status (128 + the signal)."""
+    """A signal stopped the run after a checkpoint; .code is the exit status (128 + the signal),
+    .requeued whether the SLURM job put itself back in the queue (then nothing is left to the user)."""
 
-    def __init__(self, message, code):
+    def __init__(self, message, code, requeued=False):
         super().__init__(message)
-        self.code = code
+        self.code, self.requeued = code, requeued
 
 
 def readable(path):
@@ -74,14 +78,20 @@ def requeue():
 
 
 class Resumable(pl.callbacks.Checkpoint):
-    """What a run needs to stop on a signal and continue exactly (see the module docstring).
+    """last.ckpt, and what a run needs to stop on a signal and continue exactly (see the module docstring).
 
-    A Checkpoint subclass so that Lightning runs its hooks after ModelCheckpoint's: the save after
-    validation then holds that validation's best-checkpoint bookkeeping.
+    Saves last.ckpt after every evaluation (`every`: "validation", or "epoch" for a run without a
+    validation split, or None for --checkpoint end), after the final step (and its validation), and
+    on a signal.
+    Lightning's ModelCheckpoint(save_last=True) would save it only when the best checkpoint changes,
+    so a run's final steps after its best validation would be lost. A Checkpoint subclass so that
+    Lightning runs its hooks after ModelCheckpoint's: the save after validation then holds that
+    validation's best-checkpoint bookkeeping.
     """
 
-    def __init__(self, last_path):
+    def __init__(self, last_path, every="validation"):
         self.last_path = last_path
+        self.every = every
         self.received = 0  # signal number noted since the last step; 0 = none
         self.stopping = 0  # the signal being acted on
 
@@ -93,6 +103,15 @@ class Resumable(pl.callbacks.Checkpoint):
         torch.set_rng_state(state["torch_rng"])
         if state["cuda_rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng"])
+
+    def save(self, trainer):
+        """Save last.ckpt, unless the loss or the weights are no longer finite (that raises Diverged)."""
+        for callback in trainer.callbacks:
+            if isinstance(callback, StopOnDivergence):
+                callback.check(trainer, weights=True)
+        if trainer.checkpoint_callback:  # listed there for W&B's --log-model upload, and in the saved state
+            trainer.checkpoint_callback.last_model_path = self.last_path
+        trainer.save_checkpoint(self.last_path, weights_only=False)  # the full state; said, so Lightning logs nothing
 
     def on_train_start(self, trainer, pl_module):
         # Lightning registered its handlers just before this hook and puts the old ones back at teardown.
@@ -112,12 +131,22 @@ class Resumable(pl.callbacks.Checkpoint):
             received = int(trainer.strategy.reduce(flag, reduce_op="max"))
         if received and trainer.global_step < trainer.max_steps:  # on the last step, just finish
             self.stopping = received
-            trainer.save_checkpoint(self.last_path)
+            self.save(trainer)
+        elif trainer.global_step >= trainer.max_steps:  # the final step: what a longer --max-steps continues from
+            self.save(trainer)  # (here, where Lightning's restart expects a save: not at on_train_end)
 
     def on_validation_end(self, trainer, pl_module):
+        if trainer.sanity_checking or trainer.state.fn != "fit":
+            return
+        final = trainer.global_step >= trainer.max_steps  # again, now including the final validation
+        if self.stopping or self.every == "validation" or final:
+            self.save(trainer)
         if self.stopping:
-            trainer.save_checkpoint(self.last_path)
             self._stop(trainer)
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        if self.every == "epoch":
+            self.save(trainer)
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
         if self.stopping:
@@ -125,8 +154,10 @@ class Resumable(pl.callbacks.Checkpoint):
 
     def _stop(self, trainer):
         name = signal.Signals(self.stopping).name
-        then = "rerun with the same --output-dir (or --resume) to continue"
+        requeued, then = False, ""
         if self.stopping == signal.SIGUSR1 and trainer.is_global_zero:
-            then = "requeued the job" if requeue() else "scontrol requeue failed; resubmit to continue"
+            requeued = requeue()
+            then = "; requeued the job" if requeued else "; scontrol requeue failed"
         # Lightning tears down (loggers, handlers) and re-raises; run.py writes results.json
-        raise Interrupted(f"{name} at step {trainer.global_step}: saved {self.last_path}; {then}", 128 + self.stopping)
+        raise Interrupted(f"{name} at step {trainer.global_step}: saved {self.last_path}{then}", 128 + self.stopping,
+                          requeued)

@@ -7,6 +7,7 @@ behind. A run then ends in one of three states, written to results.json as `stat
     interrupted    a signal stopped it after a checkpoint                exit 128 + the signal
 """
 import os
+import shlex
 import sys
 import time
 
@@ -16,7 +17,8 @@ from lightning_fabric.utilities.exceptions import MisconfigurationException
 from pytorch_lightning.utilities import rank_zero_only
 
 from datamodules import CIFAR10DataModule
-from runfolder import BadInput, RunFolder
+from runfolder import BadInput, RunFolder, checkpoint
+from runfolder.checkpoint import steps_in
 from runfolder.lock import RunLock
 
 from . import console, packing, provenance
@@ -24,7 +26,7 @@ from .callbacks import Diverged, StopOnDivergence
 from .config import CONTINUE_KEYS, data_kwargs, model_kwargs
 from .distributed import shutdown_distributed
 from .loggers import build_loggers, finish_loggers
-from .resume import Interrupted, latest_checkpoint, steps_in
+from .resume import Interrupted, latest_checkpoint
 from .trainer import build_trainer
 
 DIVERGED_EXIT = 3
@@ -66,36 +68,46 @@ def train(cfg, callbacks=(), smoke=False):
     if lead and not smoke:
         check_folder(folder, cfg)
         lock = RunLock(folder)  # created with the folder, held until this process ends
-    ckpt = None if smoke else latest_checkpoint(folder)
-    done = steps_in(ckpt) if ckpt else 0
-    if lead and not smoke:
-        folder.write_config(cfg)
-    loggers = [] if smoke else build_loggers(cfg, folder, resume_step=done)
-    guard = StopOnDivergence(cfg)
-    trainer = build_trainer(cfg, folder, loggers, callbacks=[guard, *callbacks], smoke=smoke)
-    packing.apply_memory_share(trainer.strategy.root_device)  # one of K runs on this GPU: its share only
-    for logger in trainer.loggers:
-        logger.log_hyperparams({"params": model.num_params()})
-    if lead and not smoke:
-        folder.write_provenance(*provenance.collect(cfg, trainer))
-    if lead:
-        console.first_line(cfg, model, data, trainer, folder, smoke)
-        if ckpt:
-            print(f"continuing from {ckpt} (step {done})", flush=True)
-    if cfg["compile"]:  # the net, not the LightningModule: training_step reads global_step, and
-        model.net.compile()  # each new value would be a recompile; state-dict keys stay as they are
     try:
+        ckpt = None if smoke else latest_checkpoint(folder)
+        done = steps_in(ckpt) if ckpt else 0
+        finished = None if smoke else tested_already(folder, cfg, done)
+        if finished:
+            if lead:
+                print(f"{folder.path}: all {done} steps trained and tested already, nothing to do "
+                      "(a larger --max-steps continues it)", flush=True)
+            return dict(finished, run_dir=os.path.abspath(folder.path))
+        if not smoke:
+            tested_checkpoint(folder)  # a file the final test would read is refused now, not after training
+        if lead and not smoke:
+            folder.write_config(cfg)
+        loggers = [] if smoke else build_loggers(cfg, folder, resume_step=done)
+        guard = StopOnDivergence(cfg)
+        trainer = build_trainer(cfg, folder, loggers, callbacks=[guard, *callbacks], smoke=smoke)
+        packing.apply_memory_share(trainer.strategy.root_device)  # one of K runs on this GPU: its share only
+        for logger in trainer.loggers:
+            logger.log_hyperparams({"params": model.num_params()})
+        if lead and not smoke:
+            folder.write_provenance(*provenance.collect(cfg, trainer))
+        if lead:
+            console.first_line(cfg, model, data, trainer, folder, smoke)
+            if ckpt:
+                print(f"continuing from {ckpt} (step {done})" if done < cfg["max_steps"] else
+                      f"{ckpt}: all {done} steps trained already; testing", flush=True)
+        if cfg["compile"]:  # the net, not the LightningModule: training_step reads global_step, and
+            model.net.compile()  # each new value would be a recompile; state-dict keys stay as they are
         try:
-            trainer.fit(model, datamodule=data, ckpt_path=ckpt)
+            trainer.fit(model, datamodule=data, ckpt_path=ckpt, **checkpoint.LIGHTNING)
         except Diverged as e:
             end(folder, cfg, trainer, model, start, status="diverged", reason=str(e), code=DIVERGED_EXIT)
         except Interrupted as e:
-            end(folder, cfg, trainer, model, start, status="interrupted", reason=str(e), code=e.code)
+            then = "" if e.requeued else f"; continue with: python train.py --resume {shlex.quote(folder.path)}"
+            end(folder, cfg, trainer, model, start, status="interrupted", reason=str(e), code=e.code, then=then)
         fit_seconds = timer_seconds(trainer, "train")  # now: testing a checkpoint restores the Timer's old state
         # Test the checkpoint with the best val/acc (the final weights when there is none): choosing on val
         # is fair, and a late overfit then cannot hide what the run reached. results.json says which.
-        best = None if smoke else folder.best_checkpoint()
-        test = trainer.test(model, datamodule=data, ckpt_path=best, verbose=False)[0]
+        best = None if smoke else tested_checkpoint(folder)
+        test = trainer.test(model, datamodule=data, ckpt_path=best, verbose=False, **checkpoint.LIGHTNING)[0]
         results = summary(cfg, trainer, model, start, status="completed", fit_seconds=fit_seconds,
                           test_acc=test["test/acc"], test_loss=test["test/loss"],
                           tested_checkpoint="best-val" if best else "final",
@@ -124,6 +136,28 @@ def build_data(cfg):
         raise BadInput(f"--batch-size {cfg['batch_size']} is larger than the training split "
                         f"({per_rank} images per device): lower it, or --val-size")
     return data
+
+
+def tested_already(folder, cfg, done):
+    """results.json of a run that has trained all of cfg's max_steps (`done`, its checkpoint's step) and
+    tested them, for a rerun that has nothing to do; None when there is something left. BadInput
+    when the folder has trained more steps than max_steps."""
+    if done > cfg["max_steps"]:
+        raise BadInput(f"{folder.path} has trained {done} steps, more than --max-steps {cfg['max_steps']}: "
+                             "a larger --max-steps continues it; for a shorter run choose another --output-dir")
+    results = folder.read_results() if done == cfg["max_steps"] else None
+    if results and results.get("status") == "completed" and results.get("steps") == done:
+        return results
+    return None
+
+
+def tested_checkpoint(folder):
+    """The checkpoint the final test reads (the best-val one; None: the final weights), read once first
+    (checkpoint.read, weights only), so that a tampered file is refused in one line, not by Lightning."""
+    best = folder.best_checkpoint()
+    if best:
+        checkpoint.read(best, mmap=True)
+    return best
 
 
 def check_folder(folder, cfg):
@@ -166,12 +200,14 @@ def summary(cfg, trainer, model, start, **fields):
     return out
 
 
-def end(folder, cfg, trainer, model, start, status, reason, code):
-    """A run that stopped early: results.json says how and why, and the exit status says so too."""
+def end(folder, cfg, trainer, model, start, status, reason, code, then=""):
+    """A run that stopped early: results.json says how and why, and the exit status says so too. The
+    last line printed says so as well, and `then` what to do next."""
     results = summary(cfg, trainer, model, start, status=status, reason=reason,
                       fit_seconds=timer_seconds(trainer, "train"))
     if trainer.is_global_zero:
         folder.write_results(results)
-        print(f"{status}: {reason}", file=sys.stderr, flush=True)
     finish_loggers(trainer.loggers, results)
+    if trainer.is_global_zero:
+        print(f"{status}: {reason}{then}", file=sys.stderr, flush=True)
     raise RunEnded(reason, code)

@@ -25,7 +25,7 @@ def build_trainer(cfg, folder, loggers, callbacks=(), smoke=False):
             dirpath=folder.checkpoint_dir, filename=run_folder.BEST.format(step="{step}"),
             monitor="val/acc" if has_val and not end_only else None, mode="max",
             save_top_k=0 if end_only else 1, every_n_epochs=0 if end_only else None,
-            save_last=True, auto_insert_metric_name=False))
+            save_last=False, auto_insert_metric_name=False))  # last.ckpt is Resumable's: every eval and the end
     if loggers:
         extra.append(LearningRateMonitor("step"))
     extra += logger_callbacks(loggers)
@@ -34,7 +34,7 @@ def build_trainer(cfg, folder, loggers, callbacks=(), smoke=False):
     else:
         extra.append(PlainLogLines())
     if not smoke:
-        extra.append(Resumable(folder.last_path))
+        extra.append(Resumable(folder.last_path, every=None if end_only else "validation" if has_val else "epoch"))
     # Under SLURM: SIGUSR1 (#SBATCH --signal=USR1@90) -> checkpoint and `scontrol requeue`; see resume.py.
     slurm = [SLURMEnvironment(auto_requeue=True, requeue_signal=signal.SIGUSR1)] if SLURMEnvironment.detect() else None
     steps = SMOKE_STEPS if smoke else cfg["max_steps"]
