@@ -76,7 +76,7 @@ def test_corrupt_checkpoint_is_one_line(mlp_copy):
     (mlp_copy / "checkpoints" / "last.ckpt").write_bytes(b"not a checkpoint")
     with pytest.raises(BadInput) as e:
         load_run(str(mlp_copy), checkpoint="last")
-    assert "last.ckpt: cannot load as a mlp checkpoint" in str(e.value) and "\n" not in str(e.value)
+    assert "last.ckpt: not a checkpoint" in str(e.value) and "\n" not in str(e.value)
 
 
 def test_unknown_model_in_config(mlp_copy):
