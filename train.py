@@ -12,6 +12,7 @@ training/config.py layers the settings, training/run.py runs them; the run folde
 metrics.csv, checkpoints/ and results.json (runfolder/folder.py). Exit status: 0 completed,
 1 bad data or folder, 2 bad settings, 3 diverged, 128 + N stopped by signal N.
 """
+import signal
 import sys
 
 import yaml
@@ -39,6 +40,10 @@ def main(argv=None, callbacks=()):
         sys.exit(f"error: {e}")
     except RunEnded as e:  # diverged or interrupted: results.json and one stderr line say so
         sys.exit(e.code)
+    except KeyboardInterrupt:  # Ctrl-C while the data loads; from the first step on, training.resume stops cleanly
+        print("interrupted before training began, nothing trained or saved: run the same command again",
+              file=sys.stderr)
+        sys.exit(128 + signal.SIGINT)
     if console.is_lead():  # under DDP every rank gets here; one line per job
         where = "smoke test passed, nothing written" if invocation.get("smoke") else f"run {results['run_dir']}"
         print(f"test_acc {results['test_acc']:.4f}  test_loss {results['test_loss']:.4f}  {where}")

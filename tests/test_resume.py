@@ -248,3 +248,16 @@ def test_after_a_signal_the_last_line_is_the_command_that_continues(cifar_dir, t
     assert f"continuing from {words[3]}/checkpoints/last.ckpt (step 5)" in capfd.readouterr().out
     assert bar.seen == (5, 24)
     assert results(words[3])["steps"] == 24
+
+
+def test_ctrl_c_before_training_is_one_line(cifar_dir, tmp_path, monkeypatch, capsys):
+    import training.run
+
+    def interrupted(cfg):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(training.run, "build_data", interrupted)
+    with pytest.raises(SystemExit) as stop:
+        train.main(tiny(cifar_dir, str(tmp_path / "run")))
+    assert stop.value.code == 128 + signal.SIGINT
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "interrupted before training began, nothing trained or saved: run the same command again"]
