@@ -4,6 +4,7 @@ copy of a finished run gets a planted file whose careless reading would create a
 and no traceback, and the marker must never appear."""
 import os
 import pickle
+import re
 import shutil
 
 import numpy as np
@@ -18,8 +19,10 @@ import predict
 import report
 import train
 from sweeps import run_local, search
+from runfolder.folder import WANDB_ID
 from tests.conftest import ROOT
 from tests.planted import plant
+from tests.test_loggers import isolate_wandb
 from tests.trained_runs import flags, trained_run
 
 # A run folder's files, and what a tampered copy of each is.
@@ -90,6 +93,17 @@ def test_a_planted_file_is_refused_without_running_it(command, name, run_copy, c
     before = sorted(os.listdir(run_copy))
     refused(main, argv, planted, marker, capsys)
     assert sorted(os.listdir(run_copy)) == before  # refused before anything was written
+
+
+def test_a_planted_wandb_id_turns_wandb_off_unread(run_copy, cifar_dir, tmp_path, monkeypatch):
+    """A run logging to W&B reads its run id back from the folder when it continues. W&B never stops a
+    run: a file that is no run id turns W&B off with a warning naming it, and the run goes on."""
+    isolate_wandb(monkeypatch, str(tmp_path))
+    marker = tmp_path / "marker"
+    planted = plant(os.path.join(run_copy, WANDB_ID), "pickle", marker)
+    with pytest.warns(UserWarning, match=re.escape(f"{planted}: not a W&B run id")):
+        train.main([*flags("mlp", cifar_dir, run_copy), "--max-steps", "6", "--logger", "wandb"])
+    assert not marker.exists()
 
 
 @pytest.mark.parametrize("kind", ["pickle", "ckpt"])

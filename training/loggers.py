@@ -14,6 +14,7 @@ import csv
 import functools
 import netrc
 import os
+import re
 import uuid
 import warnings
 from urllib.parse import urlparse
@@ -25,6 +26,7 @@ from pytorch_lightning.loggers.csv_logs import ExperimentWriter
 from pytorch_lightning.utilities import rank_zero_only
 from torchmetrics.classification import MulticlassConfusionMatrix
 
+from runfolder import BadInput
 from runfolder import folder as run_folder
 
 N_EXAMPLES = 32  # test images, with label and prediction, in the W&B examples table
@@ -143,8 +145,11 @@ def run_id(folder):
     """The W&B run id of this run folder: read it back on resume, else make one (rank zero writes it)."""
     path = folder.file(run_folder.WANDB_ID)
     if os.path.exists(path):
-        with open(path) as f:
-            return f.read().strip()
+        with open(path, "rb") as f:
+            rid = f.read().strip()
+        if not re.fullmatch(rb"[A-Za-z0-9_-]{1,128}", rid):  # a copied folder's file may be anything
+            raise BadInput(f"{path}: not a W&B run id (letters and digits, as train.py writes it)")
+        return rid.decode()
     rid = uuid.uuid4().hex[:8]  # W&B's own ids look the same: 8 lowercase letters and digits
     if rank_zero_only.rank == 0:
         with open(path, "w") as f:
