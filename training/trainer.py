@@ -32,7 +32,7 @@ def build_trainer(cfg, folder, loggers, callbacks=(), smoke=False):
     if interactive:  # redrawn every log_every steps: a redraw per step cost 5% of a CPU MLP run (bench/)
         extra.append(StepProgressBar(refresh_rate=cfg["log_every"]))
     else:
-        extra.append(PlainLogLines())
+        extra.append(PlainLogLines(cfg["log_every"], cfg["eval_every"] if has_val else None))
     if not smoke:
         extra.append(Resumable(folder.last_path, every=None if end_only else "validation" if has_val else "epoch"))
     # Under SLURM: SIGUSR1 (#SBATCH --signal=USR1@90) -> checkpoint and `scontrol requeue`; see resume.py.
