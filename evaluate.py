@@ -1,9 +1,10 @@
 """Re-test a finished run on the CIFAR-10 test set and look at what it gets wrong.
 
     python evaluate.py runs/X [--checkpoint best|last|PATH] [--tta 0|1|2] [--data-dir DIR] [--accelerator auto]
+                              [--overwrite]
 
 Writes RUN_DIR/eval/ and nothing else in the folder (results.json, metrics.csv and the checkpoints stay
-as they are):
+as they are); an earlier evaluation there is kept, and the command refused, unless --overwrite:
 
     metrics.json     accuracy, cross-entropy, top-2 accuracy, expected calibration error (15 bins), per
                      class accuracy, precision, recall, F1 and image count, the confusion counts, and the
@@ -38,6 +39,7 @@ from training.config import Parser
 from inference.data import test_data
 from runfolder import BadInput, RunFolder, one_line_errors, strict_json
 from runfolder.folder import CALIBRATION, CONFUSION, EVAL_METRICS, MISTAKES, WANDB_ID
+from training.checks import FOLDER, NEW_FILE, RUN_FOLDER, checkpoint_arg, require
 
 ECE_BINS = 15      # equal-width confidence bins of the expected calibration error (Guo et al. 2017 use 15)
 N_MISTAKES = 32    # images in mistakes.png
@@ -50,6 +52,7 @@ def build_parser():
     p.add_argument("--tta", type=int, choices=[0, 1, 2], help="resnet: test-time augmentation (default: the run's own)")
     p.add_argument("--data-dir", metavar="DIR", help="CIFAR-10 location (default: the run's own data_dir)")
     p.add_argument("--accelerator", default="auto", help="cpu, gpu, auto (default)")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier evaluation in RUN_DIR/eval/ (default: keep it, refuse)")
     return p
 
 
@@ -135,6 +138,8 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     console.quiet()
     folder = RunFolder(args.run_dir)
+    require(("RUN_DIR", args.run_dir, RUN_FOLDER), checkpoint_arg(args.checkpoint), ("--data-dir", args.data_dir, FOLDER),
+            ("output", os.path.join(folder.eval_dir, EVAL_METRICS), NEW_FILE, args.overwrite))
     model, cfg = load_run(args.run_dir, args.checkpoint)
     if args.tta is not None:
         if "tta" not in init_params(type(model)):

@@ -1,6 +1,7 @@
 """Export a trained run's model as one self-contained file: uint8 images in, logits out, normalisation inside.
 
     python export.py runs/X --format onnx|torchscript|npz [--out FILE] [--checkpoint best|last|PATH] [--data-dir DIR]
+                     [--overwrite]
 
     onnx         RUN_DIR/model.onnx: input "images" uint8 (N, 3, 32, 32), output "logits" float32 (N, 10);
                  any N. Checked by running the file in onnxruntime.
@@ -9,10 +10,12 @@
                  (NumPy only; copy the function). Keys: mean, std (3, 1, 1) in pixel units, and w0, b0,
                  w1, b1, ... for the Linear layers, ELU between them.
 
-Images are RGB, channels first, 0..255, as CIFAR-10 stores them. After writing, the file is loaded
-back and compared with the PyTorch model on the first 512 test images: the largest absolute logit
-difference must be under 1e-4 (relative to the largest logit when that is above 1, see TOLERANCE) and
-every argmax the same, else the command fails (status 1) and says by how much. The ResNet's test-time augmentation (config `tta`) is part of the exported model.
+Images are RGB, channels first, 0..255, as CIFAR-10 stores them. An existing output file is kept, and
+the command refused, unless --overwrite. After writing, the file is loaded back and compared with the
+PyTorch model on the first 512 test images: the largest absolute logit difference must be under 1e-4
+(relative to the largest logit when that is above 1, see TOLERANCE) and every argmax the same, else the
+command fails (status 1) and says by how much. The ResNet's test-time augmentation (config `tta`) is
+part of the exported model.
 """
 import os
 import sys
@@ -27,6 +30,7 @@ from training import console
 from training.config import Parser
 from inference.data import test_data, test_images
 from runfolder import BadInput, one_line_errors
+from training.checks import FOLDER, NEW_FILE, RUN_FOLDER, checkpoint_arg, require
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt", "npz": ".npz"}
 DEFAULT_NAME = "model"  # RUN_DIR/model.<extension> unless --out says otherwise
@@ -44,6 +48,7 @@ def build_parser():
     p.add_argument("--out", metavar="FILE", help="where to write (default RUN_DIR/model.onnx, .pt or .npz)")
     p.add_argument("--checkpoint", default="best", help="best (default; what results.json's test_acc used), last, or a .ckpt path")
     p.add_argument("--data-dir", metavar="DIR", help="CIFAR-10 for the check (default: the run's own data_dir)")
+    p.add_argument("--overwrite", action="store_true", help="replace the output file if it exists (default: keep it, refuse)")
     return p
 
 
@@ -108,12 +113,14 @@ def write_torchscript(model, path, example):
 def main(argv=None):
     args = build_parser().parse_args(argv)
     console.quiet()
+    out = args.out or os.path.join(args.run_dir, DEFAULT_NAME + FORMATS[args.format])
+    require(("RUN_DIR", args.run_dir, RUN_FOLDER), checkpoint_arg(args.checkpoint), ("--data-dir", args.data_dir, FOLDER),
+            ("--out" if args.out else "output", out, NEW_FILE, args.overwrite))
     model, cfg = load_run(args.run_dir, args.checkpoint)
     is_numpy = isinstance(model, NumpyMLPClassifier)
     if is_numpy != (args.format == "npz"):
         raise BadInput(f"{cfg['model']} exports with --format npz only" if is_numpy
                          else f"--format npz is for numpy_mlp runs; {cfg['model']} exports to onnx or torchscript")
-    out = args.out or os.path.join(args.run_dir, DEFAULT_NAME + FORMATS[args.format])
     if os.path.dirname(out):
         os.makedirs(os.path.dirname(out), exist_ok=True)
     images, _ = test_images(test_data(cfg, args.data_dir), CHECK_IMAGES)

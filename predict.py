@@ -6,7 +6,7 @@ Any image Pillow opens is read as what it shows (datamodules/images.py: every mo
 grey scaled from their range, transparency over white, EXIF orientation, an animation's first frame),
 or refused in one line; then centre-cropped to a square and resized to 32x32 (a 32x32 image is used as
 it is) and normalised as the run was trained. A folder contributes the files in it, sorted, whose
-extension Pillow knows.
+extension Pillow knows. A path that is missing stops the command before anything is classified.
 
 Output: one line per file, `FILE: cat 0.812  dog 0.104  frog 0.041`, or with --json one JSON object
 per line, {"file": ..., "top": [{"class": ..., "prob": ...}, ...]}. A file that cannot be read gets
@@ -26,6 +26,7 @@ from inference import load_run
 from training import console
 from training.config import Parser
 from runfolder import one_line_errors
+from training.checks import FILE_OR_FOLDER, RUN_FOLDER, checkpoint_arg, require
 
 BATCH = 256  # images per forward pass
 
@@ -71,6 +72,8 @@ def classify(model, images):
 def main(argv=None):
     args = build_parser().parse_args(argv)
     console.quiet()
+    require(("RUN_DIR", args.run_dir, RUN_FOLDER), checkpoint_arg(args.checkpoint),
+            *(("IMAGE_OR_FOLDER", path, FILE_OR_FOLDER) for path in args.paths))
     model, _ = load_run(args.run_dir, args.checkpoint)
     files, images, failed = [], [], 0
     for path in expand(args.paths):

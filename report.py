@@ -14,9 +14,10 @@ Rows keep folder-name order; the first row is the baseline, and each row's "chan
 its config differs from it. When the runs' provenance.json differ (code, versions, device, data), a
 section says in what. --compare: training/compare.py.
 Runs that did not complete (results.json's status is not `completed`, or there is no results.json)
-are listed in their own section with the reason, never as rows; so are a search's pruned trials.
+are listed in their own section with the reason, never as rows; so are a search's pruned trials, and
+folders whose files cannot be read. An earlier report in the output folder is kept, and the command
+refused, unless --overwrite.
 """
-import argparse
 import csv
 import os
 import statistics
@@ -25,13 +26,15 @@ import textwrap
 
 import numpy as np
 
-from training import compare, provenance, stats
-from training.config import RUNTIME_KEYS
 from runfolder import BadInput, RunFolder, strict_json
+from training import compare, provenance, stats
+from training.checks import FOLDER, NEW_FILE, OUT_FOLDER, Parser, require
+from training.config import RUNTIME_KEYS
 
 # What never splits or labels rows: where/how a run ran (training.config), and the seed, over which
 # rows pool (mean +- std), and the preset's name (its values are in the config already).
 POOLED = RUNTIME_KEYS | {"seed", "preset"}
+REPORT = "report.md"  # in the output folder, beside loss.png and accuracy.png
 SMOOTH = 25        # train curves are per batch: a moving mean over this many logged points
 LABEL_WIDTH = 44   # legend labels wrap at this many characters ...
 LABEL_LINES = 2    # ... onto at most this many lines; a longer change is labelled by the run folder's name
@@ -65,7 +68,11 @@ def load_run(path):
     except BadInput as e:
         run["why"] = str(e)
         return run
-    run["series"] = read_series(folder.metrics_path)
+    try:
+        run["series"] = read_series(folder.metrics_path)
+    except (OSError, ValueError, KeyError, TypeError) as e:  # a damaged or hand-edited metrics.csv
+        run["why"] = f"{folder.metrics_path}: cannot read ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
+        return run
     results = run["results"]
     if results is None:
         run["why"] = "no results.json: still running, or stopped before writing it (killed, crashed)"
@@ -315,8 +322,22 @@ def study_section(root):
     return "\n".join(lines), notes
 
 
+def checked(args, inputs, out, first):
+    """Exit with one line naming every problem of the input folders and the output folder `out`, where
+    the file `first` must not exist already unless --overwrite."""
+    out_flag = "--out" if args.out else "output"
+    try:
+        require(*inputs, (out_flag, out, OUT_FOLDER))
+        require((out_flag, os.path.join(out, first), NEW_FILE, args.overwrite))
+    except BadInput as e:
+        sys.exit(f"error: {e}")
+
+
 def compare_main(args):
     """--compare A B: the markdown table (stdout, or strict JSON with --json), compare.md/.json/.png in --out."""
+    name = "-vs-".join(os.path.basename(os.path.normpath(r)) for r in args.compare)
+    out = args.out or os.path.join(os.path.commonpath([os.path.abspath(r) for r in args.compare]), "report", f"compare-{name}")
+    checked(args, [("--compare", root, FOLDER) for root in args.compare], out, "compare.md")
     sides = []
     for root in args.compare:
         try:
@@ -324,8 +345,6 @@ def compare_main(args):
         except (OSError, ValueError, KeyError) as e:
             sys.exit(f"error: {e}")
     result = compare.compare(*sides)
-    name = "-vs-".join(os.path.basename(os.path.normpath(r)) for r in args.compare)
-    out = args.out or os.path.join(os.path.commonpath([os.path.abspath(r) for r in args.compare]), "report", f"compare-{name}")
     os.makedirs(out, exist_ok=True)
     text = compare.markdown(result)
     with open(os.path.join(out, "compare.md"), "w") as f:
@@ -342,12 +361,13 @@ def compare_main(args):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("runs", nargs="?", help="folder holding run folders (searched recursively), or a search's study folder")
+    p = Parser(prog="report.py", description=__doc__.split("\n")[0])
+    p.add_argument("runs", nargs="?", metavar="RUNS", help="folder holding run folders (searched recursively), or a search's study folder")
     p.add_argument("--out", help="where report.md and the PNGs go (default RUNS/report)")
     p.add_argument("--compare", nargs=2, metavar=("A", "B"),
                    help="two folders of run folders (e.g. two seed groups): is B's test accuracy different beyond seed noise?")
     p.add_argument("--json", action="store_true", help="print strict JSON on stdout instead of the markdown table")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier report there (default: keep it, refuse)")
     args = p.parse_args(argv)
     if args.compare:
         if args.runs:
@@ -355,6 +375,8 @@ def main(argv=None):
         return compare_main(args)
     if not args.runs:
         p.error("give a folder of runs, or --compare A B")
+    out = args.out or os.path.join(args.runs, "report")
+    checked(args, [("RUNS", args.runs, FOLDER)], out, REPORT)
     try:
         runs = find_runs(args.runs)
         search, notes = study_section(args.runs)
@@ -363,7 +385,6 @@ def main(argv=None):
     for run in runs:  # the study knows more: pruned (results.json says completed), running, retried
         run["why"] = notes.get(os.path.normpath(run["folder"]), run["why"])
     done, stopped = [r for r in runs if r["why"] is None], [r for r in runs if r["why"] is not None]
-    out = args.out or os.path.join(args.runs, "report")
     os.makedirs(out, exist_ok=True)
     parts = [f"Runs under {args.runs}"]
     if done:
@@ -382,7 +403,7 @@ def main(argv=None):
         parts += ["## Runs that did not complete", incomplete_table(stopped, args.runs)]
     if search:
         parts.append(search)
-    with open(os.path.join(out, "report.md"), "w") as f:
+    with open(os.path.join(out, REPORT), "w") as f:
         f.write("\n\n".join(parts) + "\n")
     if args.json:
         print(strict_json(dict(rows=rows_json(groups) if done else [], provenance_differs=diff,
@@ -393,7 +414,7 @@ def main(argv=None):
         print(f"the runs differ in provenance: {', '.join(diff)} (see report.md)")
     if stopped:
         print(f"{len(stopped)} runs did not complete: see report.md")
-    print(f"wrote {out}/report.md" + (", loss.png, accuracy.png" if done else ""))
+    print(f"wrote {os.path.join(out, REPORT)}" + (", loss.png, accuracy.png" if done else ""))
     return out
 
 

@@ -10,7 +10,9 @@
 
 training/config.py layers the settings, training/run.py runs them; the run folder gets config.yaml,
 metrics.csv, checkpoints/ and results.json (runfolder/folder.py). Exit status: 0 completed,
-1 bad data or folder, 2 bad settings, 3 diverged, 128 + N stopped by signal N.
+1 bad data or folder, 2 bad settings (flags, config files, and paths that are missing, of the wrong
+kind or cannot be written: all named in one line, before anything runs), 3 diverged, 128 + N stopped
+by signal N.
 """
 import signal
 import sys

@@ -4,12 +4,13 @@ A row compares our figure with a baseline measured in the same process and run:
     {"what", "unit", "ours": {median, min, max}, "baseline": {median, min, max},
      "ratio": how many times better ours is (>1 = ours wins), "goal": text, "met": bool or None}
 """
-import argparse
 import contextlib
 import os
 import platform
 import statistics
 import time
+
+from training.checks import FOLDER, Parser, path_type
 
 
 def measure(fn, repeats=5, warmup=1, clock=time.perf_counter):
@@ -107,8 +108,8 @@ def fmt(stats):
 
 def parser(doc):
     """The command line every data-reading benchmark takes (its docstring's first line as description)."""
-    p = argparse.ArgumentParser(description=doc.splitlines()[0])
-    p.add_argument("--data-dir", default="data")
+    p = Parser(description=doc.splitlines()[0])
+    p.add_argument("--data-dir", default="data", type=path_type(FOLDER), help="folder holding cifar-10-batches-py/ (default: data)")
     p.add_argument("--quick", action="store_true", help="tiny sizes: checks that it runs, measures nothing")
     return p
 

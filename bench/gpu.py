@@ -38,6 +38,7 @@ import tempfile
 import time
 
 from runfolder.folder import strict_json
+from training.checks import FILE, FOLDER, OUT_FOLDER, Parser, path_type
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TABLE, RAW, LOG, TESTS_XML = "gpu.md", "gpu.json", "gpu.log", "gpu-tests.xml"  # what --out gets
@@ -196,12 +197,13 @@ def tests_part(args, seconds, log):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m bench.gpu", description=__doc__.splitlines()[0])
-    p.add_argument("--data-dir", default="data", help="holds cifar-10-batches-py/ or the JPEG archive (default: data)")
-    p.add_argument("--out", required=True, help="folder for gpu.md, gpu.json, gpu.log, gpu-tests.xml")
+    p = Parser(prog="python -m bench.gpu", description=__doc__.splitlines()[0])
+    p.add_argument("--data-dir", default="data", type=path_type(FOLDER),
+                   help="holds cifar-10-batches-py/ or the JPEG archive (default: data)")
+    p.add_argument("--out", required=True, type=path_type(OUT_FOLDER), help="folder for gpu.md, gpu.json, gpu.log, gpu-tests.xml")
     p.add_argument("--quick", action="store_true", help="tiny sizes on the CPU: checks every part runs, measures nothing")
     p.add_argument("--budget", type=float, default=BUDGET, help=f"seconds for all parts (default {BUDGET})")
-    p.add_argument("--airbench", help="airbench wheel (default: an airbench-*.whl in --data-dir; else the installed one)")
+    p.add_argument("--airbench", type=path_type(FILE), help="airbench wheel (default: an airbench-*.whl in --data-dir; else the installed one)")
     p.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS), help="run only these parts")
     p.add_argument("--part", choices=PARTS, help=argparse.SUPPRESS)  # internal: run one part in this process
     p.add_argument("--part-seconds", type=float, help=argparse.SUPPRESS)

@@ -83,12 +83,18 @@ class RunFolder:
     def has_config(self):
         return os.path.isfile(self.config_path)
 
+    def problem(self):
+        """Why this path is no run folder (a few words, without the path), or None."""
+        if not os.path.isdir(self.path):
+            return "is a file, not a run folder" if os.path.exists(self.path) else "no such folder"
+        return None if self.has_config() else f"no {CONFIG} there, so not a run folder"
+
     # config.yaml
 
     def read_config(self):
         """The saved config as a dict; BadInput when missing, not YAML, or not a mapping."""
-        if not self.has_config():
-            raise BadInput(f"{self.path}: no {CONFIG} there, so not a run folder")
+        if self.problem():
+            raise BadInput(f"{self.path}: {self.problem()}")
         config = read_yaml(self.config_path)
         if not isinstance(config, dict):
             raise BadInput(f"{self.config_path}: expected a mapping of settings, found {type(config).__name__}")
@@ -105,9 +111,12 @@ class RunFolder:
             return None
         try:
             with open(self.results_path) as f:
-                return json.load(f)
+                results = json.load(f)
         except (OSError, ValueError) as e:
             raise BadInput(f"{self.results_path}: not valid JSON ({e})") from None
+        if not isinstance(results, dict):
+            raise BadInput(f"{self.results_path}: expected a JSON object, found {type(results).__name__}")
+        return results
 
     def write_results(self, results):
         _write_atomic(self.results_path, strict_json(results) + "\n")

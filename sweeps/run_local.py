@@ -31,7 +31,8 @@ import yaml
 if __package__ in (None, ""):  # run as `python sweeps/run_local.py`
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from runfolder import BadInput  # noqa: E402
-from sweeps.sweep_file import ROOT, expand, grid, params  # noqa: E402  (ROOT: for the tests)
+from sweeps.sweep_file import ROOT, expand, grid, params, resolve_quietly  # noqa: E402  (ROOT: for the tests)
+from training.checks import OUT_FOLDER, Parser, require  # noqa: E402
 from sweeps import sweep_file  # noqa: E402
 from training import packing  # noqa: E402
 from runfolder.folder import SEED_DIR  # noqa: E402
@@ -95,8 +96,8 @@ def first_seed(extra):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0], epilog=__doc__.split("\n\n", 2)[2],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = Parser(prog="run_local.py", description=__doc__.split("\n")[0], epilog=__doc__.split("\n\n", 2)[2],
+               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("sweep", help="a W&B sweep YAML with method: grid")
     p.add_argument("--index", type=int, nargs="+", help="run only these configs (0-based), e.g. $SLURM_ARRAY_TASK_ID")
     p.add_argument("--only", action="append", metavar="'K=V ...'",
@@ -123,6 +124,10 @@ def main(argv=None):
         if args.seeds and "seed" in axes(sweep):
             raise BadInput(f"{args.sweep} has seed as a parameter already; leave out --seeds")
         seeds = list(range(first_seed(extra), first_seed(extra) + args.seeds)) if args.seeds else [None]
+        require(("--out", args.out, OUT_FOLDER))
+        if not (args.count or args.list):  # what train.py would refuse, refused before the first run starts
+            for i in picked:
+                resolve_quietly(command(sweep, i, args.out, extra, seeds[0])[2:])
     except ValueError:
         p.exit(2, "run_local.py: error: --seed after -- must be an integer\n")
     except (OSError, yaml.YAMLError, BadInput) as e:

@@ -24,8 +24,6 @@ anything starts; 128 + N when signal N stopped it (the trial continues when the 
 or in the next worker).
 """
 import argparse
-import contextlib
-import io
 import math
 import os
 import sys
@@ -35,14 +33,15 @@ if __package__ in (None, ""):  # run as `python sweeps/search.py`
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from runfolder import BadInput  # noqa: E402
 from sweeps import study as studies  # noqa: E402
-from sweeps.sweep_file import load, params, train_args  # noqa: E402
+from sweeps.sweep_file import load, params, resolve_quietly, train_args  # noqa: E402
+from training.checks import OUT_FILE, Parser, require  # noqa: E402
 
 PROG = "search.py"
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0], epilog=__doc__.split("\n\n", 2)[2],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = Parser(prog=PROG, description=__doc__.split("\n")[0], epilog=__doc__.split("\n\n", 2)[2],
+               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("sweep", help="a W&B sweep YAML (method grid, random or bayes)")
     p.add_argument("--trials", type=int, help="trials in the study (default: a grid's size; required otherwise); "
                                               "fixed when the study is created")
@@ -62,18 +61,6 @@ def parse_args(argv):
 def runner_flags(study_dir, run_dir):
     name = os.path.basename(os.path.abspath(study_dir))
     return ["--output-dir", os.path.join(study_dir, run_dir), "--run-name", f"{name}-{run_dir}", "--group", name]
-
-
-def resolve_quietly(argv):
-    """training.config.resolve, with its one-line error turned into BadInput instead of an exit."""
-    from training.config import resolve
-
-    err = io.StringIO()
-    try:
-        with contextlib.redirect_stderr(err):
-            return resolve(argv)[0]
-    except SystemExit:
-        raise BadInput(err.getvalue().strip().splitlines()[-1].split("error: ", 1)[-1]) from None
 
 
 def preflight(sweep, study_dir, extra):
@@ -145,7 +132,8 @@ def run_trial(claimed, sweep, study_dir, extra):
         state, status = TrialState.COMPLETE, "completed"
     if not claimed.finish(state, value, status=status, reason=None):
         status += "; not recorded: another worker had retried it meanwhile (no heartbeat within the grace period)"
-    print(f"trial {trial.number}: {status}, {key} {value}", flush=True)
+    shown = f"{value:.4f}" if isinstance(value, float) else value  # 4 decimals, as every command prints metrics
+    print(f"trial {trial.number}: {status}, {key} {shown}", flush=True)
     return None
 
 
@@ -181,6 +169,7 @@ def main(argv=None):
         if n < 1 or args.grace <= 0 or args.per_device < 1:
             raise BadInput("--trials, --grace and --per-device must be positive")
         journal = args.study or os.path.join("runs", sweep["name"], studies.STUDY_FILE)
+        require(("--study" if args.study else "study", journal, OUT_FILE))  # an existing journal is joined
         study_dir = os.path.dirname(journal) or "."
         preflight(sweep, study_dir, extra)
         study, storage = studies.open_study(journal, sweep, n, args.grace)

@@ -28,6 +28,7 @@ if ROOT not in sys.path:  # run as `python sweeps/x.py`: the repository's packag
     sys.path.insert(0, ROOT)
 
 from runfolder import BadInput, read_yaml  # noqa: E402  (stdlib and yaml only: no torch)
+from training.checks import FILE, did_you_mean, one_line, require  # noqa: E402  (stdlib and runfolder only)
 
 METHODS = ("grid", "random", "bayes")
 # W&B distributions this reader maps onto a bounded range (search.py: onto Optuna's distributions).
@@ -71,47 +72,68 @@ class Param:
 
 
 def load(path, check=True):
-    """The sweep file as a dict, with `name` and `metric` filled in; BadInput on anything wrong.
-    check: also check every parameter against train.py's flags (imports training.config)."""
+    """The sweep file as a dict, with `name` and `metric` filled in; BadInput naming everything wrong
+    with it at once, in one line. check: also check every parameter against train.py's flags (imports
+    training.config)."""
+    require(("SWEEP", path, FILE))
     sweep = read_yaml(path, BadInput)
     if not isinstance(sweep, dict) or "parameters" not in sweep or "program" not in sweep:
         raise BadInput(f"{path}: not a sweep file (needs program and parameters)")
-    unknown = sorted(set(sweep) - TOP_KEYS)
-    if unknown:
-        raise BadInput(f"{path}: unknown key {unknown[0]!r} (a W&B sweep has {', '.join(sorted(TOP_KEYS))})")
+    problems = [f"unknown key {k!r}{did_you_mean(k, TOP_KEYS) or ' (a W&B sweep has ' + ', '.join(sorted(TOP_KEYS)) + ')'}"
+                for k in sorted(set(sweep) - TOP_KEYS, key=str)]
+    for key in ("name", "program", "description", "project", "entity"):
+        if key in sweep and not isinstance(sweep[key], str):
+            problems.append(f"{key} must be a string, got {sweep[key]!r}")
     if sweep.get("method") not in METHODS:
-        raise BadInput(f"{path}: method is {sweep.get('method')!r}; use one of {', '.join(METHODS)}")
-    sweep.setdefault("name", os.path.splitext(os.path.basename(path))[0])
-    sweep["metric"] = {**DEFAULT_METRIC, **(sweep.get("metric") or {})}
-    if sweep["metric"]["goal"] not in ("maximize", "minimize"):
-        raise BadInput(f"{path}: metric goal is {sweep['metric']['goal']!r}; use maximize or minimize")
+        problems.append(f"method is {sweep.get('method')!r}; use one of {', '.join(METHODS)}")
+    metric = sweep.get("metric") or {}
+    if not isinstance(metric, dict):
+        problems.append(f"metric must be a mapping like {{name: val/acc, goal: maximize}}, got {metric!r}")
+        metric = {}
+    metric = {**DEFAULT_METRIC, **metric}
+    if metric["goal"] not in ("maximize", "minimize"):
+        problems.append(f"metric goal is {metric['goal']!r}; use maximize or minimize")
+    if not isinstance(metric["name"], str):
+        problems.append(f"metric name must be a string, got {metric['name']!r}")
+    command = sweep.get("command")
+    if command is not None and not (isinstance(command, list) and all(isinstance(w, str) for w in command)):
+        problems.append(f"command must be a list of strings, got {command!r}")
+    ps = []
     if not isinstance(sweep["parameters"], dict) or not sweep["parameters"]:
-        raise BadInput(f"{path}: parameters must be a mapping of flag names to specs")
-    ps = [parse_param(path, name, spec) for name, spec in sweep["parameters"].items()]
-    if sweep["method"] == "grid":
-        ranged = [p.name for p in ps if p.values is None]
-        if ranged:
-            raise BadInput(f"{path}: parameter {ranged[0]!r} is a range; a grid needs its values listed")
-    hyperband(path, sweep.get("early_terminate"))
+        problems.append("parameters must be a mapping of flag names to specs")
+    else:
+        for name, spec in sweep["parameters"].items():
+            try:
+                ps.append(parse_param(name, spec))
+            except BadInput as e:
+                problems.append(str(e))
+    if sweep.get("method") == "grid":
+        problems += [f"parameter {p.name!r} is a range; a grid needs its values listed" for p in ps if p.values is None]
+    problems += hyperband(sweep.get("early_terminate"))
     if check:
-        check_flags(path, ps)
+        problems += check_flags(path, ps)
+    if problems:
+        raise BadInput(one_line(path, problems))
+    sweep.setdefault("name", os.path.splitext(os.path.basename(path))[0])
+    sweep["metric"] = metric
     return sweep
 
 
 def params(sweep):
     """The sweep's parameters as Param, in file order (the file was checked by load)."""
-    return [parse_param(sweep["name"], name, spec) for name, spec in sweep["parameters"].items()]
+    return [parse_param(name, spec) for name, spec in sweep["parameters"].items()]
 
 
-def parse_param(path, name, spec):
-    where = f"{path}: parameter {name!r}"
+def parse_param(name, spec):
+    where = f"parameter {name!r}"
     if not isinstance(spec, dict):
         raise BadInput(f"{where}: expected a mapping like {{values: [...]}}, got {spec!r}")
     if "parameters" in spec:
         raise BadInput(f"{where}: nested parameters are not supported")
-    unknown = sorted(set(spec) - PARAM_KEYS)
+    unknown = sorted(set(spec) - PARAM_KEYS, key=str)
     if unknown:
-        raise BadInput(f"{where}: unknown key {unknown[0]!r} (supported: {', '.join(sorted(PARAM_KEYS))})")
+        raise BadInput(f"{where}: unknown key {unknown[0]!r}"
+                         f"{did_you_mean(unknown[0], PARAM_KEYS) or ' (supported: ' + ', '.join(sorted(PARAM_KEYS)) + ')'}")
     dist = spec.get("distribution")
     if dist is not None and dist not in DISTRIBUTIONS:
         raise BadInput(f"{where}: distribution {dist!r} is not supported (use one of {', '.join(DISTRIBUTIONS)})")
@@ -145,42 +167,67 @@ def parse_param(path, name, spec):
     return Param(name, distribution=dist, low=low, high=high, q=q)
 
 
-def hyperband(path, et):
-    """Check early_terminate: W&B's hyperband, the only kind it has."""
+def hyperband(et):
+    """What is wrong with early_terminate (W&B's hyperband, the only kind it has): a list of lines."""
     if et is None:
-        return
+        return []
     if not isinstance(et, dict) or et.get("type") != "hyperband":
-        raise BadInput(f"{path}: early_terminate must be {{type: hyperband, ...}}")
-    unknown = sorted(set(et) - HYPERBAND_KEYS)
+        return ["early_terminate must be {type: hyperband, ...}"]
+    unknown = sorted(set(et) - HYPERBAND_KEYS, key=str)
     if unknown:
-        raise BadInput(f"{path}: early_terminate: unknown key {unknown[0]!r} (supported: "
-                         f"{', '.join(sorted(HYPERBAND_KEYS))})")
-    for key in ("min_iter", "max_iter", "s", "eta"):
-        if key in et and (isinstance(et[key], bool) or not isinstance(et[key], int) or et[key] < 1):
-            raise BadInput(f"{path}: early_terminate: {key} must be a positive integer, got {et[key]!r}")
+        return [f"early_terminate: unknown key {unknown[0]!r}"
+                f"{did_you_mean(unknown[0], HYPERBAND_KEYS) or ' (supported: ' + ', '.join(sorted(HYPERBAND_KEYS)) + ')'}"]
+    bad = [f"early_terminate: {key} must be a positive integer, got {et[key]!r}" for key in ("min_iter", "max_iter", "s", "eta")
+           if key in et and (isinstance(et[key], bool) or not isinstance(et[key], int) or et[key] < 1)]
+    if bad:
+        return bad
     if "min_iter" not in et and not ("max_iter" in et and "s" in et):
-        raise BadInput(f"{path}: early_terminate: give min_iter, or max_iter and s")
+        return ["early_terminate: give min_iter, or max_iter and s"]
     if et.get("eta", 3) < 2:
-        raise BadInput(f"{path}: early_terminate: eta must be >= 2, got {et['eta']}")
+        return [f"early_terminate: eta must be >= 2, got {et['eta']}"]
+    return []
 
 
 def check_flags(path, ps):
-    """Each parameter is a train.py flag a sweep may set, and each value it can take passes that flag's
-    own parsing (the min and max of a range, every listed value)."""
+    """What is wrong with the parameters as train.py flags, a list of lines: each must be a flag a sweep
+    may set, and each value it can take must pass that flag's own parsing (a range's min and max, every
+    listed value)."""
     from training.config import INVOCATION, build_parser, check_mapping
 
     dests = {a.dest for a in build_parser()._actions if a.option_strings} - set(INVOCATION) - {"help"}
+    problems = []
     for p in ps:
         dest = p.name.replace("-", "_")
         if dest not in dests:
-            raise BadInput(f"{path}: parameter {p.name!r} is not a train.py flag (see python train.py --help)")
+            problems.append(f"parameter {p.name!r} is not a train.py flag{did_you_mean(p.name, dests)} "
+                            "(see python train.py --help)")
+            continue
         if dest in RUNNER_FLAGS:
-            raise BadInput(f"{path}: parameter {p.name!r} is set by the runner for each run; leave it out")
+            problems.append(f"parameter {p.name!r} is set by the runner for each run; leave it out")
+            continue
         for v in p.values if p.values is not None else (p.value(p.low), p.value(p.high)):
             try:
                 check_mapping({p.name: v}, path)
             except BadInput as e:
-                raise BadInput(f"{path}: parameter {p.name!r}: {str(e).split(': ', 1)[-1]}") from None
+                problems.append(f"parameter {p.name!r}: {str(e).split(': ', 1)[-1]}")
+                break
+    return problems
+
+
+def resolve_quietly(argv):
+    """training.config.resolve (train.py's settings, files and paths checked), with its one-line error
+    turned into BadInput instead of an exit: what a runner checks before anything starts."""
+    import contextlib
+    import io
+
+    from training.config import resolve
+
+    err = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(err):
+            return resolve(argv)[0]
+    except SystemExit:
+        raise BadInput(err.getvalue().strip().splitlines()[-1].split("error: ", 1)[-1]) from None
 
 
 def grid(sweep):

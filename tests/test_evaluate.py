@@ -92,13 +92,13 @@ def test_tta_for_a_model_without_it_is_one_line(run_copy):
 def test_missing_checkpoint_is_one_line(run_copy):
     with pytest.raises(SystemExit) as e:
         evaluate.main([run_copy, "--checkpoint", "nope.ckpt"])
-    assert e.value.code == "error: checkpoint nope.ckpt: no such file"
+    assert e.value.code == "error: --checkpoint nope.ckpt: no such file"
     assert not os.path.exists(os.path.join(run_copy, "eval"))
 
 
 @pytest.mark.parametrize("args, message", [
-    (["no/such/run"], "error: no/such/run: no config.yaml there, so not a run folder"),
-    ([ROOT], f"error: {ROOT}: no config.yaml there, so not a run folder"),
+    (["no/such/run"], "error: RUN_DIR no/such/run: no such folder"),
+    ([ROOT], f"error: RUN_DIR {ROOT}: no config.yaml there, so not a run folder"),
 ])
 def test_bad_folder_in_a_subprocess_is_one_stderr_line(args, message):
     done = subprocess.run([sys.executable, "evaluate.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=120)

@@ -68,7 +68,7 @@ def test_missing_checkpoint_and_missing_data(cifar_dir, tmp_path_factory, tmp_pa
     run = trained_run("mlp", cifar_dir, tmp_path_factory)
     with pytest.raises(SystemExit) as e:
         export.main([run, "--format", "onnx", "--checkpoint", str(tmp_path / "no.ckpt")])
-    assert e.value.code == f"error: checkpoint {tmp_path / 'no.ckpt'}: no such file"
+    assert e.value.code == f"error: --checkpoint {tmp_path / 'no.ckpt'}: no such file"
     with pytest.raises(SystemExit) as e:
         export.main([run, "--format", "onnx", "--data-dir", str(tmp_path), "--out", str(tmp_path / "m.onnx")])
     assert str(e.value.code).startswith(f"error: no CIFAR-10 in {tmp_path}")

@@ -71,12 +71,16 @@ def test_folder_and_unreadable_file(cifar_dir, tmp_path_factory, tmp_path, capsy
     (folder / "broken.png").write_bytes(b"not a png")
     capsys.readouterr()
     with pytest.raises(SystemExit) as e:
-        predict.main([run, str(folder), str(tmp_path / "missing.jpg")])
+        predict.main([run, str(folder)])
     out, err = capsys.readouterr()
     assert e.value.code == 1
     assert [line.split(":")[0] for line in out.splitlines()] == [str(folder / "0.png"), str(folder / "1.png")]
     errors = err.strip().splitlines()
-    assert len(errors) == 2 and "broken.png: cannot read as an image" in errors[0] and "missing.jpg" in errors[1]
+    assert len(errors) == 1 and "broken.png: cannot read as an image" in errors[0]
+    with pytest.raises(SystemExit) as e:  # a path that is not there: refused before anything is classified
+        predict.main([run, str(folder), str(tmp_path / "missing.jpg")])
+    out, err = capsys.readouterr()
+    assert out == "" and e.value.code == f"error: IMAGE_OR_FOLDER {tmp_path / 'missing.jpg'}: no such file or folder"
 
 
 def test_bad_run_folder_is_one_line_without_traceback(tmp_path):

@@ -25,7 +25,7 @@ from models.mlp import ACTIVATIONS, INITS
 
 from runfolder import BadInput, RunFolder, read_yaml
 
-from .checks import did_you_mean, one_line
+from .checks import FILE, FOLDER, OUT_FOLDER, Parser, did_you_mean, one_line, path_problems
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
 
@@ -52,13 +52,6 @@ RUNTIME = "where and how it runs (may change when continuing a run)"
 LENGTH = "length and evaluation"
 # Flags that steer this invocation and are not part of the config a run folder saves.
 INVOCATION = ("config", "resume", "print_config", "smoke", "seeds", "per_device")
-
-
-
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, not the whole usage block
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
 class _Raise(argparse.ArgumentParser):
@@ -270,6 +263,11 @@ def resolve(argv=None, parser=None):
 
 def _resolve(typed):
     invocation = {k: typed.pop(k) for k in INVOCATION if k in typed}
+    problems = path_problems(("--resume", invocation.get("resume"), FOLDER),
+                             *(("--config", path, FILE) for path in invocation.get("config", [])),
+                             *paths_to_write(typed, invocation))
+    if problems:  # every file and folder the command line names, at once, before reading any
+        raise BadInput(one_line(None, problems))
     layers = []  # (where it came from, {key: value}), lowest first, above the preset
     if "resume" in invocation:
         run = RunFolder(invocation["resume"])
@@ -277,17 +275,23 @@ def _resolve(typed):
         if not run.resume_candidates():
             raise BadInput(f"--resume {run.path}: no checkpoint to continue from (checkpoints/last.ckpt, hpc_ckpt_*.ckpt)")
         typed.setdefault("output_dir", invocation["resume"])
-    for path in invocation.get("config", []):
-        raw = read_yaml(path, BadInput)
-        if isinstance(raw, dict) and "seeds" in raw:  # `seeds: 5` or `seeds: [1, 2, 3]`: a seed group
-            seeds = raw.pop("seeds")
-            ok = isinstance(seeds, int) and seeds > 0 or isinstance(seeds, list) and seeds and all(
-                isinstance(x, int) and not isinstance(x, bool) for x in seeds)
-            if not ok or isinstance(seeds, bool):
-                raise BadInput(f"{path}: seeds: expected a count (5) or a list of integers ([1, 2, 3]), got {seeds!r}")
-            if "seeds" not in invocation and not os.environ.get(GROUP_ENV):  # --seeds wins; a group's run is one seed
-                invocation["seeds"] = seeds
-        layers.append((path, check_mapping(raw, path)))
+    problems = []
+    for path in invocation.get("config", []):  # every bad key of every file, at once
+        try:
+            raw = read_yaml(path, BadInput)
+            if isinstance(raw, dict) and "seeds" in raw:  # `seeds: 5` or `seeds: [1, 2, 3]`: a seed group
+                seeds = raw.pop("seeds")
+                ok = isinstance(seeds, int) and seeds > 0 or isinstance(seeds, list) and seeds and all(
+                    isinstance(x, int) and not isinstance(x, bool) for x in seeds)
+                if not ok or isinstance(seeds, bool):
+                    raise BadInput(f"{path}: seeds: expected a count (5) or a list of integers ([1, 2, 3]), got {seeds!r}")
+                if "seeds" not in invocation and not os.environ.get(GROUP_ENV):  # --seeds wins; a group's run is one seed
+                    invocation["seeds"] = seeds
+            layers.append((path, check_mapping(raw, path)))
+        except BadInput as e:
+            problems.append(str(e))
+    if problems:
+        raise BadInput("; ".join(problems))
     layers.append(("the command line", typed))
     given = {k: v for _, layer in layers for k, v in layer.items()}
     preset_name = given.get("preset")
@@ -311,7 +315,19 @@ def _resolve(typed):
         raise BadInput("--resume continues one run: to continue a seed group, rerun its --seeds command")
     cfg["run_name"] = cfg["run_name"] or default_run_name(cfg, group="seeds" in invocation)
     cfg["output_dir"] = cfg["output_dir"] or os.path.join("runs", cfg["run_name"])
+    problems = path_problems(*paths_to_write(cfg, invocation))  # the folders the files named, and the default
+    if problems:
+        raise BadInput(one_line(None, problems))
     return cfg, invocation
+
+
+def paths_to_write(settings, invocation):
+    """path_problems specs of the folders a run writes: the data folder (a download lands there) and the
+    run folder; none for --print-config, no run folder for --smoke."""
+    if invocation.get("print_config"):
+        return []
+    return [("--data-dir", settings.get("data_dir"), OUT_FOLDER)] + (
+        [] if invocation.get("smoke") else [("--output-dir", settings.get("output_dir"), OUT_FOLDER)])
 
 
 def model_params(model):

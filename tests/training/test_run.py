@@ -181,9 +181,9 @@ def test_sizes_the_data_cannot_give_are_one_line(flags, message, tiny_args, tmp_
 def test_an_output_dir_that_cannot_be_a_folder_is_one_line(tiny_args, tmp_path, capsys):
     (tmp_path / "file").write_text("x")
     code, err = exits(["--model", "mlp", *with_flag(tiny_args, "--output-dir", str(tmp_path / "file"))], capsys)
-    assert code == 1 and err == [f"error: --output-dir {tmp_path / 'file'} is a file, not a folder"]
+    assert code == 2 and err == [f"train.py: error: --output-dir {tmp_path / 'file'}: is a file, not a folder"]
     code, err = exits(["--model", "mlp", *with_flag(tiny_args, "--output-dir", str(tmp_path / "file" / "run"))], capsys)
-    assert code == 1 and len(err) == 1 and "cannot create --output-dir" in err[0]
+    assert code == 2 and len(err) == 1 and f"cannot be made: {tmp_path / 'file'} is a file" in err[0]
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "notes.txt").write_text("mine")
     code, err = exits(["--model", "mlp", *with_flag(tiny_args, "--output-dir", str(tmp_path / "other"))], capsys)
