@@ -86,7 +86,8 @@ def test_folder_and_unreadable_file(cifar_dir, tmp_path_factory, tmp_path, capsy
 def test_bad_run_folder_is_one_line_without_traceback(tmp_path):
     done = subprocess.run([sys.executable, "predict.py", str(tmp_path), "x.png"], cwd=ROOT, capture_output=True,
                           text=True, timeout=120)
-    assert done.returncode == 1 and done.stderr.strip() == f"error: {tmp_path}: no config.yaml there, so not a run folder"
+    assert done.returncode == 1 and done.stderr.strip() == (f"error: RUN_DIR {tmp_path}: no config.yaml there, so not a run folder; "
+                                                            "IMAGE_OR_FOLDER x.png: no such file or folder")  # both at once
 
 
 def test_top_k_out_of_range_is_a_usage_error(capsys):
