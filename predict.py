@@ -25,7 +25,7 @@ from datamodules.images import read_image
 from inference import load_run
 from training import console
 from training.config import Parser
-from runfolder import one_line_errors
+from runfolder import BadInput, one_line_errors
 from training.checks import FILE_OR_FOLDER, RUN_FOLDER, checkpoint_arg, require
 
 BATCH = 256  # images per forward pass
@@ -80,7 +80,7 @@ def main(argv=None):
         try:
             images.append(read_image(path))
             files.append(path)
-        except (OSError, ValueError, UnidentifiedImageError, Image.DecompressionBombError) as e:
+        except (BadInput, OSError, ValueError, UnidentifiedImageError, Image.DecompressionBombError) as e:
             reason = str(e).splitlines()[0] if str(e) else type(e).__name__
             print(f"error: {path}: cannot read as an image ({reason})", file=sys.stderr)
             failed += 1

@@ -1,6 +1,6 @@
 """Your own image files -> what a CIFAR-10 model takes: uint8 RGB (3, 32, 32), as the picture shows.
 
-Every mode Pillow opens is read as what a viewer shows, or refused with one line (ImageError):
+Every mode Pillow opens is read as what a viewer shows, or refused with one line (BadInput):
 
     1, L, P, RGB, CMYK, YCbCr, LAB, HSV   Pillow's own conversion to RGB
     RGBA, LA, PA, RGBa, La, and any image with a transparent colour (PNG tRNS, GIF)
@@ -19,6 +19,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
+from runfolder import BadInput
+
 SIDE = 32  # CIFAR-10's image side, in pixels
 RESAMPLE = Image.Resampling.BICUBIC
 BACKGROUND = 255  # what shows through transparent pixels: white, per channel (0..255)
@@ -26,13 +28,10 @@ ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 SIXTEEN_BIT = 65535  # I;16* and I: the full scale of a 16-bit sample
 
 
-class ImageError(ValueError):
-    """An image this reader cannot read as what it shows; the message is one line."""
-
-
 def read_image(path):
     """An image file -> uint8 tensor (3, 32, 32), as the module docstring describes.
-    ImageError, OSError (unreadable, not an image) or Image.DecompressionBombError otherwise."""
+    BadInput (a mode or range it cannot show), OSError (unreadable, not an image) or
+    Image.DecompressionBombError otherwise."""
     with Image.open(path) as img:
         img.seek(0)  # an animation's first frame (Image.open starts there; say so)
         rgb = to_rgb(ImageOps.exif_transpose(img))
@@ -52,7 +51,7 @@ def to_rgb(img):
     try:
         return img.convert("RGB")
     except ValueError as e:
-        raise ImageError(f"mode {img.mode} cannot be shown as RGB ({e}); save it as an 8-bit RGB image") from None
+        raise BadInput(f"mode {img.mode} cannot be shown as RGB ({e}); save it as an 8-bit RGB image") from None
 
 
 def _grey8(img):
@@ -63,8 +62,8 @@ def _grey8(img):
     else:
         scale, top, what = 255 / SIXTEEN_BIT, SIXTEEN_BIT, f"mode {img.mode} is read as 16-bit grey, 0..{SIXTEEN_BIT}"
     if not np.isfinite(values).all():
-        raise ImageError(f"mode {img.mode} holds NaN or infinite values; save it as an 8-bit image")
+        raise BadInput(f"mode {img.mode} holds NaN or infinite values; save it as an 8-bit image")
     if values.size and not (values.min() >= 0 and values.max() <= top):
-        raise ImageError(f"mode {img.mode} values span {values.min():g}..{values.max():g}, but {what}; "
+        raise BadInput(f"mode {img.mode} values span {values.min():g}..{values.max():g}, but {what}; "
                          f"save it as an 8-bit image")
     return np.rint(values * scale).astype(np.uint8)

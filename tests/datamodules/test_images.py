@@ -18,8 +18,9 @@ from PIL import Image
 
 import predict
 from datamodules import CIFAR10DataModule
-from datamodules.images import ImageError, read_image
+from datamodules.images import read_image
 from inference import load_run
+from runfolder import BadInput
 from tests.conftest import ROOT
 from tests.trained_runs import trained_run
 
@@ -178,7 +179,7 @@ def test_exif_rotation_reads_upright_from_jpeg_too(picture, tmp_path):
 def test_values_outside_the_modes_range_are_refused_in_one_line(values, mode, fmt, message, tmp_path):
     path = tmp_path / f"x.{fmt}"
     Image.fromarray(values.astype(np.float32 if mode == "F" else np.int32), mode).save(path)
-    with pytest.raises(ImageError, match=message.replace("(", r"\(").replace(".", r"\.")):
+    with pytest.raises(BadInput, match=message.replace("(", r"\(").replace(".", r"\.")):
         read_image(str(path))
 
 
