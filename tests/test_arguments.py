@@ -53,7 +53,7 @@ CASES = [
     ("evaluate.py", ["{folder}"], "{folder}: no config.yaml there, so not a run folder"),
     ("evaluate.py", ["{run}", "--checkpoint", "{missing}"], "--checkpoint {missing}: no such file"),
     ("evaluate.py", ["{run}", "--checkpoint", "{folder}"], "--checkpoint {folder}: is a folder, not a file"),
-    ("evaluate.py", ["{run}", "--checkpoint", "{file}"], "{file}: cannot load as a mlp checkpoint"),
+    ("evaluate.py", ["{run}", "--checkpoint", "{file}"], "{file}: not a checkpoint"),  # runfolder.checkpoint.read
     ("evaluate.py", ["{run}", "--data-dir", "{missing}"], "--data-dir {missing}: no such folder"),
     ("evaluate.py", ["{run}", "--data-dir", "{file}"], "--data-dir {file}: is a file, not a folder"),
     ("evaluate.py", ["{evaluated_run}"], "output {evaluated_run}/eval/metrics.json: exists already (kept); "

@@ -145,7 +145,7 @@ def test_compare_says_beyond_noise_with_its_test_and_effect_size(tmp_path, capsy
     assert result["provenance_differs"] == ["torch"]
     with open(os.path.join(out, "compare.png"), "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
-    report.main(["--compare", a, b])
+    report.main(["--compare", a, b, "--overwrite"])  # the first call's compare.md is kept without it
     text = capsys.readouterr().out
     assert "Welch's t-test" in text and "Hedges' g" in text and "differ in torch" in text
 
@@ -168,6 +168,6 @@ def test_pooled_rows_have_an_interval_and_json(tmp_path, capsys):
     assert first["n"] == 3 and first["ci_low"] < 0.48 < first["ci_high"]
     assert got["rows"][1]["test_acc_summary"]["ci_low"] is None  # one seed: no interval
     assert list(got["provenance_differs"]) == ["torch"]
-    report.main([str(tmp_path)])
+    report.main([str(tmp_path), "--overwrite"])  # the first call's report.md is kept without it
     text = capsys.readouterr().out
     assert "95% interval" in text and "differ in provenance: torch" in text
