@@ -16,6 +16,7 @@ import torch
 from runfolder import BadInput
 
 from . import files
+from .augment import FLIPS, PADS
 from .batches import Batches
 from .policies import Augmentations
 
@@ -41,13 +42,15 @@ class CIFAR10DataModule(pl.LightningDataModule):
     dims = (3, 32, 32)
 
     def __init__(self, data_dir="data", batch_size=128, eval_batch_size=1000, val_size=5000, augment=False,
-                 crop_padding=4, policy="none", erase=0.0, cutout=0, mixup=0.0, cutmix=0.0, normalize="standard",
-                 seed=42, download=True):
+                 crop_padding=4, crop_pad="zeros", flips="random", policy="none", erase=0.0, cutout=0, mixup=0.0,
+                 cutmix=0.0, normalize="standard", seed=42, download=True):
         super().__init__()
         if normalize not in NORMALIZE:
             raise ValueError(f"normalize must be one of {sorted(NORMALIZE)}, got {normalize!r}")
         if crop_padding < 0:
             raise ValueError(f"crop_padding must be >= 0, got {crop_padding}")
+        if crop_pad not in PADS or flips not in FLIPS:
+            raise ValueError(f"crop_pad must be one of {PADS} and flips one of {FLIPS}, got {crop_pad!r}, {flips!r}")
         self.save_hyperparameters()
         self.policies = Augmentations(policy, erase, cutout, mixup, cutmix, self.num_classes)  # checks them
         self.x = self.y = None  # uint8 (60000, 3, 32, 32) and int64 (60000,): train batches, then test
@@ -86,6 +89,7 @@ class CIFAR10DataModule(pl.LightningDataModule):
         mean, std = NORMALIZE[self.hparams.normalize]
         return Batches(self.x, self.y, self.splits[split], batch_size, mean, std, train=train,
                        augment=train and self.hparams.augment, crop_padding=self.hparams.crop_padding,
+                       crop_pad=self.hparams.crop_pad, flips=self.hparams.flips,
                        seed=self.hparams.seed, rank=rank, world_size=world, policies=self.policies or None)
 
     def train_dataloader(self):

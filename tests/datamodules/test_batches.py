@@ -6,11 +6,11 @@ from datamodules.batches import Batches
 N = 103
 
 
-def make(rank=0, world=1, train=True, augment=False, batch_size=10):
+def make(rank=0, world=1, train=True, augment=False, batch_size=10, **aug):
     x = torch.arange(N, dtype=torch.uint8).view(N, 1, 1, 1).expand(N, 3, 32, 32).contiguous()
     y = torch.arange(N)
     return Batches(x, y, torch.arange(N), batch_size, (0, 0, 0), (1, 1, 1), train=train, augment=augment,
-                   seed=7, rank=rank, world_size=world)
+                   seed=7, rank=rank, world_size=world, **aug)
 
 
 def labels(batches):
@@ -64,3 +64,50 @@ def test_state_saved_on_the_last_batch_resumes_at_the_next_epoch():
     reference = make()
     labels(reference)  # epoch 0
     assert torch.equal(labels(resumed), labels(reference))  # epoch 1
+
+
+def test_alternating_flips_show_each_image_the_other_way_each_epoch():
+    """airbench94's flips: epoch 0 mirrors a seeded half; every next epoch mirrors each image the other way."""
+    x = torch.arange(N * 3 * 32 * 32).view(N, 3, 32, 32) % 251  # every image distinct and not symmetric
+    run = Batches(x.to(torch.uint8), torch.arange(N), torch.arange(N), 10, (0, 0, 0), (1, 1, 1), train=True,
+                  augment=True, crop_padding=0, flips="alternate", seed=7)
+    seen = []
+    for _ in range(3):
+        mirrored = {}
+        for xb, yb in run:
+            for img, label in zip(xb, yb.tolist()):
+                src = x[label].float()
+                assert torch.equal(img, src) or torch.equal(img, src.flip(2))
+                mirrored[label] = not torch.equal(img, src)
+        seen.append(mirrored)
+    both = set(seen[0]) & set(seen[1]) & set(seen[2])
+    assert len(both) > 60
+    assert all(seen[0][i] != seen[1][i] and seen[0][i] == seen[2][i] for i in both)
+    assert 0.25 < sum(seen[0][i] for i in both) / len(both) < 0.75
+
+
+def test_reflect_crops_and_alternating_flips_resume_mid_epoch():
+    """A continued run draws what the uninterrupted one drew, across epoch boundaries."""
+    x = (torch.arange(N * 3 * 32 * 32).view(N, 3, 32, 32) % 251).to(torch.uint8)  # crops and flips show
+
+    def fresh():
+        return Batches(x, torch.arange(N), torch.arange(N), 10, (0, 0, 0), (1, 1, 1), train=True, augment=True,
+                       crop_padding=2, crop_pad="reflect", flips="alternate", seed=7)
+    ref = fresh()
+    reference = [xb for _ in range(3) for xb, _ in ref]
+    run = fresh()
+    for _ in run:  # epoch 0
+        pass
+    it = iter(run)
+    for _ in range(3):  # and 3 batches into epoch 1 (10 batches an epoch)
+        next(it)
+    resumed = fresh()
+    resumed.load_state_dict(run.state_dict())
+    rest = [xb for _ in range(2) for xb, _ in resumed]
+    assert len(rest) == len(reference) - 13 and all(torch.equal(a, b) for a, b in zip(rest, reference[13:]))
+
+
+def test_clean_is_the_splits_first_images_unaugmented():
+    run = make(augment=True, crop_padding=2, crop_pad="reflect", flips="alternate")
+    clean = run.clean(5)
+    assert clean.dtype == torch.float32 and torch.equal(clean[:, 0, 0, 0], torch.arange(5).float())

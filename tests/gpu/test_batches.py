@@ -10,12 +10,13 @@ pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(),
 
 
 @pytest.mark.parametrize("rank,world", [(0, 1), (0, 2), (1, 2)])
-@pytest.mark.parametrize("padding", [2, 0])
-def test_gpu_batches_equal_cpu_batches(cifar_dir, rank, world, padding):
+@pytest.mark.parametrize("padding,pad,flips", [(2, "zeros", "random"), (0, "zeros", "random"), (2, "reflect", "alternate")])
+def test_gpu_batches_equal_cpu_batches(cifar_dir, rank, world, padding, pad, flips):
     dm = CIFAR10DataModule(cifar_dir, val_size=50, augment=True, crop_padding=padding, seed=7)
     dm.setup()
     mean, std = NORMALIZE["standard"]
-    kw = dict(train=True, augment=True, crop_padding=padding, seed=7, rank=rank, world_size=world)
+    kw = dict(train=True, augment=True, crop_padding=padding, crop_pad=pad, flips=flips, seed=7, rank=rank,
+              world_size=world)
     cpu = Batches(dm.x, dm.y, dm.splits["train"], 32, mean, std, **kw)
     gpu = Batches(dm.x.cuda(), dm.y.cuda(), dm.splits["train"], 32, mean, std, **kw)
     assert len(cpu) == len(gpu) > 0
