@@ -3,9 +3,9 @@
 Ours is train.py's path up to the end of fit (bench.lightning_overhead.fit_like_train_py: config layering,
 loggers, the Trainer with its callbacks and the divergence guard). The baseline is the loop a user would
 write for the same training: FastResNet as a plain nn.Module with its own optimizer and schedule
-(make_optimizer), the whitening init, the whitening-bias freeze, lookahead, the same batches from the
-same data module and the same precision; nothing else. Both are timed over the same steady-state steps
-(the first WARMUP steps, with the whitening init and the first-batch set-up, are not counted), so the
+(make_optimizer), its dtypes (cast_net), the whitening init from clean images, the scaled loss, the
+whitening-bias freeze, lookahead, the same batches from the same data module; nothing else. Both are
+timed over the same steady-state steps (the first WARMUP steps and the set-up are not counted), so the
 ratio is the per-step cost Lightning and our callbacks add, which on a GPU is host time the GPU may
 wait for. On the CPU the clock is this process's CPU seconds (see bench.lightning_overhead.compare).
 
@@ -85,21 +85,20 @@ def plain(sizes, data_dir, dm, device):
     """The same training as a plain loop: a function returning the counted steps' seconds."""
     cfg, cls, kwargs = config(flags(sizes, device), data_dir)
     total = cfg["max_steps"]
-    bf16 = cfg["precision"].startswith("bf16")
 
     def run():
         pl.seed_everything(cfg["seed"], workers=True, verbose=False)
-        model = cls(**kwargs).to(device).train()
+        model = cls(**kwargs)
+        model.cast_net(device)
+        model = model.to(device).train()
         opt, sched = model.make_optimizer(total)
         clock, step, epoch = Clock(sizes["warmup"], device), 0, 0
         batches = dm.train_dataloader()
+        model.net.init_whitening(batches.clean(HYP["whiten_images"]))
         while step < total:
             for x, y in batches:
                 clock.begin(step)
-                if step == 0:
-                    model.net.init_whitening(x)
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                    loss = F.cross_entropy(model(x), y, label_smoothing=cfg["label_smoothing"])
+                loss = F.cross_entropy(model(x), y, label_smoothing=cfg["label_smoothing"]) * HYP["loss_scale"]
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 if epoch >= HYP["whiten_bias_epochs"]:

@@ -1,21 +1,35 @@
-"""FastResNet: the fast recipe's net and its training, after KellerJordan/cifar10-airbench (airbench94).
+"""FastResNet: the fast recipe's net and its training, after Keller Jordan's airbench94 ("94% on CIFAR-10 in
+3.29 seconds on a single GPU", 2024; the airbench package, 0.1.8).
 
-`--preset fast` (configs/fast.yaml) sets the optimizer, data and run flags that go with it.
+The recipe is in two places: the net's and the training's constants here (HYP), and the flags that go
+with them in models/__init__.py (FAST_RECIPE: lr, momentum, batch, steps, augmentation, TTA, ...).
 What makes it fast, and where it lives:
 
     small net, 3 conv groups, ~2M params ......... FastNet (below)
-    frozen whitening layer, set from the data .... FastNet.init_whitening, FastResNet.on_train_batch_start
+    frozen whitening layer, fitted to clean ...... FastNet.init_whitening, FastResNet.on_train_start
+      training images (5000, unaugmented)
     identity-initialised convs ................... dirac_conv
     BN with frozen scale, fast-learning bias ..... frozen_scale_bn, param_groups
     warm-up then decay, never to zero ............ triangle
     lookahead (EMA pulled back every 5 steps) .... Lookahead, FastResNet.on_train_batch_end
+    crops padded by reflection, flips that ....... FAST_RECIPE crop_pad / flips, datamodules/augment.py
+      alternate by epoch; made once an epoch on
+      the device, a slice per step
     flip + shift test-time augmentation .......... models/conv.py tta_logits
-    label smoothing, Nesterov SGD, batch 1024 .... --preset fast
-    bf16, channels_last, data on the GPU ......... --preset fast, datamodules/
+    label smoothing, Nesterov SGD, batch 1024 .... FAST_RECIPE
+    fp16 weights, fp32 BatchNorm, no autocast .... net_dtype, FastResNet.cast_net (GPU; float32 on a CPU)
+    summed loss (scaled by 1024) ................. HYP loss_scale: fp16 gradients stay above underflow
+    channels_last, data on the GPU ............... FAST_RECIPE, datamodules/
     no host-device sync in a training step ....... FastResNet (its hooks only use Python numbers)
 
     x (B, 3, 32, 32) -> whiten (B, 24, 31, 31) -> group (B, 64, 15, 15) -> group (B, 256, 7, 7)
       -> group (B, 256, 3, 3) -> maxpool (B, 256, 1, 1) -> linear (B, 10) -> x 1/9
+
+airbench94 counts its lr and weight decay per 1024 examples of a summed loss (lr 11.5, weight decay
+0.0153, momentum 0.85); FAST_RECIPE holds them per step of a mean loss, like every other model here:
+    lr           = 11.5 / (1 + 1 / (1 - 0.85))  = 1.5
+    weight_decay = 0.0153 / 11.5                  = 1.33e-3  (a decay of lr * weight_decay per step)
+make_optimizer turns them back into airbench94's SGD settings for its summed loss (loss_scale).
 """
 import torch
 import torch.nn as nn
@@ -27,6 +41,7 @@ HYP = dict(
     widths=(64, 256, 256),  # airbench94's; wider buys accuracy with time, this is its 94% point
     whiten_kernel=2,        # 2x2 patches: 12 dims, whitened into 12 filters and their negatives (24 channels)
     whiten_eps=5e-4,        # keeps the near-zero eigen-directions from blowing up
+    whiten_images=5000,     # images the whitening is fitted to: the split's first (a seeded sample), unaugmented
     whiten_bias_epochs=3,   # the whitening bias learns for 3 epochs, then freezes like its weights
     bn_momentum=0.4,        # PyTorch's convention (airbench's 0.6 the other way): running stats track fast,
                             # so they fit the weights of a net that changes a lot in ~500 steps
@@ -35,7 +50,11 @@ HYP = dict(
     logit_scale=1 / 9,      # a cooler softmax at init; with label smoothing this was airbench's best
     lr_start=0.2, lr_peak_at=0.23, lr_end=0.07,  # triangle(): lr factor over training
     lookahead_every=5, lookahead_decay=0.95 ** 5, lookahead_pow=3.0,  # Lookahead: decay * progress ** pow
+    loss_scale=1024,        # the loss is summed over a 1024 batch, as airbench94's, and the SGD lr divided by
+                            # it: the same steps, with fp16 gradients 1024x further from underflow
 )
+NET_DTYPES = ("auto", "float16", "bfloat16", "float32")  # auto: float16 on a GPU (airbench94's), float32 on a
+                                                         # CPU (whose half math is emulated: ~50x slower)
 
 
 def dirac_conv(c_in, c_out):
@@ -80,26 +99,31 @@ class FastNet(nn.Module):
         self.head = nn.Linear(c, num_classes, bias=False)
 
     def forward(self, x):
-        return self.head(self.body(self.whiten(x))) * HYP["logit_scale"]
+        """Inputs in the weights' dtype (float16 when cast_net made them so); logits in float32."""
+        x = x.to(self.whiten.weight.dtype)
+        return (self.head(self.body(self.whiten(x))) * HYP["logit_scale"]).float()
 
     @torch.no_grad()
-    def init_whitening(self, x, reduce=lambda t: t):
-        """Set the first conv to whiten the 2x2 patches of x: its filters are the covariance's
-        eigenvectors scaled by 1/sqrt(eigenvalue), and their negatives (GELU keeps both signs).
+    def init_whitening(self, x):
+        """Set the first conv to whiten the 2x2 patches of x (clean training images, normalised): its
+        filters are the patch covariance's eigenvectors scaled by 1/sqrt(eigenvalue + whiten_eps), and
+        their negatives (GELU keeps both signs).
 
         A decorrelated input makes the first steps of SGD well-conditioned for free: the layer costs
-        one tiny eigendecomposition and is never trained. `reduce` averages the covariance over ranks.
+        one tiny eigendecomposition and is never trained. Fitted to augmented images, zero-padded
+        borders would shrink half of the whitened variances.
         """
         k = self.whiten.kernel_size
         patches = F.unfold(x.float(), k).transpose(1, 2).flatten(0, 1)  # (B * 31 * 31, 12), in (c, kh, kw) order
-        cov = reduce(patches.T @ patches / len(patches))                 # (12, 12)
+        cov = patches.T @ patches / len(patches)                         # (12, 12)
         eigenvalues, eigenvectors = torch.linalg.eigh(cov)              # columns are eigenvectors
         filters = (eigenvectors.T / (eigenvalues + HYP["whiten_eps"]).sqrt()[:, None]).view(-1, 3, *k)
         self.whiten.weight.copy_(torch.cat([filters, -filters]))
 
 
 def param_groups(net, lr, weight_decay):
-    """SGD groups: BN biases learn bn_bias_lr_scale times faster but decay the same amount per step."""
+    """SGD groups: BN biases learn bn_bias_lr_scale times faster but decay the same amount per step
+    (lr * weight_decay); every other trainable tensor (convs, the whitening bias, the head) at lr."""
     trainable = [(n, p) for n, p in net.named_parameters() if p.requires_grad]
     is_bn = {id(m.bias) for m in net.modules() if isinstance(m, nn.BatchNorm2d)}
     scale = HYP["bn_bias_lr_scale"]
@@ -148,22 +172,44 @@ class FastResNet(ConvClassifier):
     whitening init, whitening-bias freeze and lookahead. It brings its own optimizer and schedule, so
     `optimizer`, `schedule` and `warmup_steps` are not settings of it (fixed_params).
 
+    net_dtype: the weights' dtype (NET_DTYPES), BatchNorm always float32; run it with --precision 32-true
+    (FAST_RECIPE), which leaves dtypes to the model: no autocast and its casts.
+
     Every per-step hook below reads Python numbers only (step and epoch counters): nothing in a
     training step waits for the GPU, and nothing is computed or logged that the step does not need.
     """
     fixed_params = ("optimizer", "schedule", "warmup_steps")
 
-    def __init__(self, **kwargs):
+    def __init__(self, net_dtype="auto", **kwargs):
+        if net_dtype not in NET_DTYPES:
+            raise ValueError(f"net_dtype must be one of {NET_DTYPES}, got {net_dtype!r}")
         super().__init__(optimizer="sgd", **kwargs)
         self.lookahead = None  # the slow weights, made when training starts (on the training device)
 
     def build_net(self):
         return FastNet(self.hparams.num_classes)
 
+    def cast_net(self, device):
+        """The weights to net_dtype ("auto": float16 on CUDA, else float32), BatchNorm's to float32."""
+        name = self.hparams.net_dtype
+        if name == "auto":
+            name = "float16" if torch.device(device).type == "cuda" else "float32"
+        self.net.to(getattr(torch, name))
+        for m in self.net.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.float()
+
+    def setup(self, stage):
+        self.cast_net(self.trainer.strategy.root_device)  # before the optimizer is made from the weights
+
+    def training_step(self, batch, batch_idx):
+        return super().training_step(batch, batch_idx) * HYP["loss_scale"]  # logged: the mean loss
+
     def make_optimizer(self, total_steps):
-        """(Nesterov SGD over param_groups, the triangle lr schedule stepped per optimizer step)."""
-        hp = self.hparams
-        opt = torch.optim.SGD(param_groups(self.net, hp.lr, hp.weight_decay), momentum=hp.momentum,
+        """(Nesterov SGD over param_groups, the triangle lr schedule stepped per optimizer step), for a
+        loss scaled by loss_scale: the lr divided by it, the weight decay multiplied (the same decay)."""
+        hp, scale = self.hparams, HYP["loss_scale"]
+        opt = torch.optim.SGD(param_groups(self.net, hp.lr / scale, hp.weight_decay * scale), momentum=hp.momentum,
                               nesterov=hp.nesterov and hp.momentum > 0)
         return opt, torch.optim.lr_scheduler.LambdaLR(opt, triangle(max(total_steps, 1)))
 
@@ -171,9 +217,9 @@ class FastResNet(ConvClassifier):
         opt, sched = self.make_optimizer(self.trainer.max_steps)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
-    def on_train_batch_start(self, batch, batch_idx):
-        if self.global_step == 0 and batch_idx == 0:  # a fresh run, not a resumed one
-            self.net.init_whitening(batch[0], reduce=lambda t: self.trainer.strategy.reduce(t, reduce_op="mean"))
+    def on_train_start(self):
+        if self.global_step == 0:  # a fresh run; a continued one has its whitening in the checkpoint
+            self.net.init_whitening(self.trainer.train_dataloader.clean(HYP["whiten_images"]))
 
     def on_before_optimizer_step(self, optimizer):
         if self.current_epoch >= HYP["whiten_bias_epochs"]:

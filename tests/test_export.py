@@ -35,7 +35,7 @@ def reload(path, fmt):
     ("layernorm_mlp", "torchscript"),  # its LayerNorm is a custom autograd.Function
     ("mlp", "onnx"),
     ("numpy_mlp", "npz"),
-    ("fast_resnet", "onnx"),     # trained in bf16; the export is float32, compared with the float32 model
+    ("fast_resnet", "onnx"),     # fp16 weights on a GPU; the export is float32, compared with the float32 model
 ])
 def test_export_round_trips(model_name, fmt, cifar_dir, tmp_path_factory, tmp_path, capsys):
     run = trained_run(model_name, cifar_dir, tmp_path_factory)

@@ -15,11 +15,13 @@ import math
 import os
 import time
 
+from datamodules.augment import FLIPS, PADS
 from datamodules.cifar10 import NORMALIZE
 from datamodules.policies import POLICIES
 from models import MODELS, init_params
 from models.base import OPTIMIZERS, SCHEDULES
 from models.conv import TTA_LEVELS
+from models.fast_resnet import NET_DTYPES
 from models.layernorm import NORMS
 from models.mlp import ACTIVATIONS, INITS
 
@@ -33,6 +35,7 @@ CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file
 RUN_DEFAULTS = dict(
     model="mlp", preset=None, seed=42,
     data_dir="data", batch_size=128, eval_batch_size=1000, val_size=5000, augment=False, crop_padding=4,
+    crop_pad="zeros", flips="random",
     policy="none", erase=0.0, cutout=0, mixup=0.0, cutmix=0.0,  # off: datamodules/policies.py
     normalize="standard",
     max_steps=1000, eval_every=100, log_every=10,
@@ -130,6 +133,8 @@ def build_parser(cls=Parser):
     g.add_argument("--init", choices=list(INITS),
                    help="weight init: course = N(0, 1e-4) everywhere, small-first = only in the first layer (mlp default)")
     on_off(g, "--channels-last", "conv nets: NHWC memory layout, faster convolutions on GPUs")
+    g.add_argument("--net-dtype", choices=NET_DTYPES,
+                   help="fast_resnet: weights' dtype, BatchNorm in float32; auto = float16 on a GPU, float32 on a CPU")
     g.add_argument("--tta", type=int, choices=TTA_LEVELS, help="conv nets: test-time augmentation, 1 = mirror, 2 = mirror + shifts")
     g.add_argument("--norm-impl", choices=list(NORMS),
                    help="layernorm_mlp: hand-written backward (default), autograd, or torch's nn.LayerNorm")
@@ -161,6 +166,9 @@ def build_parser(cls=Parser):
                    help="MixUp with lambda ~ Beta(ALPHA, ALPHA) (0.2 is common; default 0 = off); soft labels")
     g.add_argument("--cutmix", type=number(float, 0, low_ok=True), metavar="ALPHA",
                    help="CutMix with lambda ~ Beta(ALPHA, ALPHA) (1.0 is common; default 0 = off); with --mixup: one of the two per batch")
+    g.add_argument("--crop-pad", choices=PADS, help="--augment's crop fills shifted-in pixels with zeros (default) or a reflection")
+    g.add_argument("--flips", choices=FLIPS,
+                   help="--augment's flips: random per image per epoch (default), or alternate (airbench94's: each image the other way each epoch)")
     g.add_argument("--normalize", choices=list(NORMALIZE),
                    help="standard = per-channel z-score, center = mean only")
     g.add_argument("--seed", type=int)
