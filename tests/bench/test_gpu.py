@@ -39,6 +39,8 @@ def test_quick_runs_every_part_without_wandb(cifar_dir, tmp_path):
     ran = [r for r in rows if r["status"] == "ok"]
     assert all(r["acc"] or r["seconds"] or r["other"] for r in ran)
     assert len([r for r in rows if r["part"] == "mlp"]) == len(gpu.MLP_RUNS)
+    fast = {r["what"]: r for r in rows if r["part"] == "fast"}  # fit and test seconds apart, from the span callback
+    assert all(fast[f"train.py --preset fast: {stage} seconds"]["seconds"]["mean"] > 0 for stage in ("fit", "test"))
     assert "wandb is not installed here" not in (out / gpu.LOG).read_text()
 
 
@@ -107,3 +109,41 @@ def test_no_data_is_one_line(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         gpu.main(["--data-dir", str(tmp_path), "--out", str(tmp_path / "out")])
     assert str(e.value.code).startswith("error:") and "\n" not in str(e.value.code)
+
+
+def test_airbench_runs_on_its_own_seed_at_our_matmul_precision(tmp_path, monkeypatch):
+    """Each airbench94 run starts from torch.manual_seed(i), not from the RNG state our run left, at the
+    float32 matmul precision train.py ran at; its fit and test seconds are kept apart."""
+    import torch
+
+    seen = []
+
+    class FakeAirbench:
+        CifarLoader = staticmethod(lambda *a, **k: None)
+
+        @staticmethod
+        def train94(loader, verbose):
+            seen.append((torch.initial_seed(), torch.get_float32_matmul_precision(), torch.rand(1).item()))
+            return "net"
+
+        evaluate = staticmethod(lambda model, loader, tta_level: torch.tensor(0.5))
+
+    monkeypatch.setattr(torch, "set_float32_matmul_precision", lambda p: seen.append(("matmul", p)))
+    monkeypatch.setattr(torch, "get_float32_matmul_precision", lambda: [s for s in seen if s[0] == "matmul"][-1][1])
+    runs = [gpu.airbench_run(FakeAirbench, str(tmp_path), seed=i, matmul="high") for i in (0, 1, 0)]
+    draws = [s for s in seen if s[0] != "matmul"]
+    assert [d[0] for d in draws] == [0, 1, 0] and all(d[1] == "high" for d in draws)
+    assert draws[0][2] == draws[2][2] != draws[1][2]  # the same seed draws the same, another seed not
+    assert [set(r) for r in runs] == [{"fit", "test", "acc", "seed"}] * 3 and runs[1]["acc"] == 0.5
+
+
+def test_fast_rows_compare_the_same_span_run_by_run():
+    ours = [dict(fit=3.0, test=0.4, acc=0.93, seed=i) for i in range(10)]
+    base = [dict(fit=2.0, test=0.2, acc=0.94, seed=i) for i in range(10)]
+    rows = {r["what"]: r for r in gpu.fast_rows("fast", "train.py --preset fast", ours, base, "", "", True, "high")}
+    acc = rows["train.py --preset fast (accuracy)"]
+    assert "seeds 0-9" in acc["note"] and "matmul precision high on both sides" in acc["note"]
+    assert rows["train.py --preset fast (time, vs airbench94)"]["ratio"] == pytest.approx(3.4 / 2.2)
+    assert rows["train.py --preset fast: fit seconds, vs airbench94's"]["ratio"] == pytest.approx(1.5)
+    assert rows["train.py --preset fast: test seconds, vs airbench94's"]["ratio"] == pytest.approx(2.0)
+    assert rows["airbench94 (airbench 0.1.8, same data, alternating)"]["seconds"]["mean"] == pytest.approx(2.2)
