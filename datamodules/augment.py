@@ -45,7 +45,7 @@ def crop(x, dy, dx, padding, pad="zeros"):
     """Pad x (B, C, H, W) by `padding` and cut the HxW window at offset (dy[i], dx[i]) of image i."""
     b, _, h, w = x.shape
     if pad == "reflect":  # by index, which works for uint8 too (F.pad's reflect mode does not on the CPU)
-        padded = x[:, :, reflect_index(h, padding, x.device)][:, :, :, reflect_index(w, padding, x.device)]
+        padded = x[:, :, reflect_index(h, padding, x.device)[:, None], reflect_index(w, padding, x.device)]
     else:
         padded = torch.nn.functional.pad(x, (padding,) * 4)
     windows = padded.unfold(2, h, 1).unfold(3, w, 1)  # every window, as a view: (B, C, 2p+1, 2p+1, H, W)
