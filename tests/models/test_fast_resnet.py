@@ -123,7 +123,7 @@ def test_summed_loss_with_the_scaled_lr_is_the_mean_losss_step():
     """loss_scale changes no step: SGD on loss * 1024 at lr / 1024 with weight decay * 1024 moves the weights
     as SGD on the mean loss at lr with weight decay would (one step, fp64 to leave rounding out)."""
     torch.manual_seed(0)
-    x, y = torch.randn(16, 3, 32, 32, dtype=torch.float64), torch.randint(0, 10, (16,))
+    x, y = torch.randn(4, 3, 32, 32, dtype=torch.float64), torch.randint(0, 10, (4,))
     nets = []
     for scaled in (True, False):
         torch.manual_seed(1)
