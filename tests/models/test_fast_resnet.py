@@ -8,8 +8,7 @@ import torch
 import torch.nn as nn
 
 import train
-from models import MODELS, fast_resnet as fast, init_params
-from models import FAST_RECIPE
+from models import FAST_RECIPE, MODELS, fast_resnet as fast, init_params
 
 # airbench94, as published: per 1024 examples of a summed loss, batch 1024, 9.9 epochs of 50,000 images.
 AIRBENCH = dict(lr=11.5, weight_decay=0.0153, momentum=0.85, bias_scaler=64.0, batch_size=1024, epochs=9.9,
