@@ -10,7 +10,6 @@ import pytest
 
 import train
 from tests.host_reads import HostReads
-from tests.test_loggers import isolate_wandb
 from training.config import resolve
 
 STEPS = 120  # 8 epochs of 15 batches; log steps every 10 (50 for fast), validations after steps 40, 80, 120
@@ -58,6 +57,7 @@ def test_reads_only_on_log_steps_with_the_bar(cifar_dir, tmp_path, model):
 
 
 def test_reads_only_on_log_steps_with_plain_lines_and_wandb(cifar_dir, tmp_path, monkeypatch):
-    isolate_wandb(monkeypatch, str(tmp_path))
+    from tests.test_loggers import isolate_wandb  # here: tests/gpu/test_syncs.py imports this file, and
+    isolate_wandb(monkeypatch, str(tmp_path))      # bench.gpu runs those where wandb may not be installed
     reads, log_every, _ = fit(MODELS["mlp"] + ["--logger", "wandb"], cifar_dir, tmp_path, terminal=False)
     assert not reads.unexpected(log_every, STEPS), show(reads.unexpected(log_every, STEPS))
