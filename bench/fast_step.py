@@ -1,6 +1,6 @@
 """The fast recipe's step: train.py's `--preset fast` against a plain PyTorch loop over the same net.
 
-Ours is train.py's path up to the end of fit (bench.lightning_overhead.fit_like_train_py: config layering,
+Ours is train.py's path up to the end of fit (bench.timed_fit.fit_like_train_py: config layering,
 loggers, the Trainer with its callbacks and the divergence guard). The baseline is the loop a user would
 write for the same training: FastResNet as a plain nn.Module with its own optimizer and schedule
 (make_optimizer), its dtypes (cast_net), the whitening init from clean images, the scaled loss, the
@@ -15,7 +15,6 @@ rows(device="cuda") runs the same comparison on a GPU at the recipe's batch size
 """
 import contextlib
 import tempfile
-import time
 
 import pytorch_lightning as pl
 import torch
@@ -24,7 +23,7 @@ import torch.nn.functional as F
 from models.fast_resnet import HYP
 
 from . import common
-from .lightning_overhead import config, data_module, fit_like_train_py, quiet
+from .timed_fit import Clock, StepClock, config, data_module, fit_like_train_py, quiet
 
 GOAL = 0.9  # of the plain loop's steps per second (issue 15)
 # steps: counted steps after `warmup` uncounted ones; repeats: alternating pairs after one warm-up pair.
@@ -36,38 +35,6 @@ GPU = dict(batch_size=1024, warmup=5, steps=100, repeats=3)  # the recipe's own 
 def flags(sizes, device):
     return ["--preset", "fast", "--batch-size", str(sizes["batch_size"]), "--accelerator", device.type,
             "--max-steps", str(sizes["warmup"] + sizes["steps"]), "--logger", "csv"]
-
-
-class Clock:
-    """Seconds from the start of step `first` to the end of the last step; CUDA work is waited for at both ends."""
-
-    def __init__(self, first, device):
-        self.first, self.cuda = first, device.type == "cuda"
-        self.clock = time.perf_counter if self.cuda else time.process_time
-        self.start = self.seconds = None
-
-    def now(self):
-        if self.cuda:
-            torch.cuda.synchronize()
-        return self.clock()
-
-    def begin(self, step):
-        if step == self.first:
-            self.start = self.now()
-
-    def end(self):
-        self.seconds = self.now() - self.start
-
-
-class StepClock(pl.Callback):
-    def __init__(self, clock):
-        self.c = clock
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        self.c.begin(trainer.global_step)
-
-    def on_train_end(self, trainer, pl_module):
-        self.c.end()
 
 
 def ours(sizes, data_dir, dm, device):

@@ -10,32 +10,21 @@ done once, before both.
 
 Both sides are timed over the same steady-state steps: from the start of step `warmup` to the end of the
 run (its last validation included), so what is compared is the per-step cost, set-up excluded; seconds
-of CPU on a CPU (see compare), of wall time on a GPU. fast_resnet's row is bench.fast_step's (its plain
+of CPU on a CPU (see compare), of wall time on a GPU (bench.timed_fit's Clock). fast_resnet's row is bench.fast_step's (its plain
 loop also does the recipe's whitening, lookahead and schedule).
 
     python -m bench.lightning_overhead --data-dir data [--quick] [--ablate]
 
 --ablate times train.py with one feature changed at a time, to show what the gap is made of.
 """
-import contextlib
-import io
-import logging
 import tempfile
-import time
-import warnings
 
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 
-from training.callbacks import StopOnDivergence
-from training.config import model_kwargs, resolve
-from training.loggers import build_loggers, finish_loggers
-from training.run import build_data
-from runfolder.folder import RunFolder
-from training.trainer import build_trainer
-
-from . import common
+from . import common, fast_step
+from .timed_fit import Clock, StepClock, config, data_module, fit_like_train_py, quiet
 
 # (label, train.py flags, warm-up steps not counted): each model at its course defaults (log every 10,
 # validate every --eval-every on 5000 images), long enough for a few validations; the course ResNet
@@ -70,45 +59,6 @@ ABLATIONS = [
 ABLATE = dict(repeats=2, warmup=0)  # CPU time varies ~2% between runs; a warm-up pair runs first
 
 
-class Terminal(io.StringIO):
-    """Stands in for stdout: says it is a terminal, so build_trainer turns the progress bar on."""
-
-    def isatty(self):
-        return True
-
-
-@contextlib.contextmanager
-def quiet(terminal=False):
-    """Swallow what a run prints (log lines, Lightning's info, W&B) so the table stays readable.
-
-    Stdout is never a terminal here, so what is timed is the log-file set-up (plain log lines, no
-    progress bar), whatever the caller's stdout is; terminal=True times the terminal set-up instead.
-    """
-    level = logging.getLogger("pytorch_lightning").level
-    logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(Terminal() if terminal else io.StringIO()), \
-                contextlib.redirect_stderr(io.StringIO()):  # W&B's own lines
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        logging.getLogger("pytorch_lightning").setLevel(level)
-
-
-def config(flags, data_dir, run_dir="unused"):
-    """(cfg, model class, its init kwargs) for train.py's flags."""
-    cfg = resolve(flags + ["--data-dir", data_dir, "--output-dir", run_dir])[0]
-    return (cfg, *model_kwargs(cfg))
-
-
-def data_module(cfg):
-    """Set up once and shared, so neither side's time includes reading the files."""
-    dm = build_data(cfg)
-    if torch.cuda.is_available() and cfg["accelerator"] in ("auto", "gpu", "cuda"):
-        dm.x, dm.y = dm.x.cuda(), dm.y.cuda()  # where the trainer would put them
-    return dm
-
-
 def with_step_logging(cls, step_logging):
     """cls whose training_step logs on no step ("none") or only on the steps the logger writes ("log steps")."""
     class Variant(cls):
@@ -120,24 +70,8 @@ def with_step_logging(cls, step_logging):
     return Variant
 
 
-def fit_like_train_py(cfg, cls, kwargs, dm, run_dir, callbacks=()):
-    """What training.run.train does up to the end of fit (seed, model, loggers, Trainer with the divergence
-    guard and `callbacks`, torch.compile if asked, fit), on a data module already set up; no test."""
-    import torch
-
-    pl.seed_everything(cfg["seed"], workers=True, verbose=False)
-    model = cls(**kwargs)
-    folder = RunFolder(run_dir)
-    trainer = build_trainer(cfg, folder, build_loggers(cfg, folder), callbacks=[StopOnDivergence(cfg), *callbacks])
-    trainer.fit(torch.compile(model) if cfg["compile"] else model, datamodule=dm)
-    finish_loggers(trainer.loggers, {})
-    return trainer
-
-
 def train_py(flags, data_dir, dm, warmup, terminal=False, step_logging="every step"):
     """One train.py fit (no test): a function returning the seconds of its steps from step `warmup` on."""
-    from .fast_step import Clock, StepClock
-
     def fit():
         with tempfile.TemporaryDirectory() as run_dir, quiet(terminal):
             cfg, cls, kwargs = config(flags, data_dir, run_dir)
@@ -165,8 +99,6 @@ def plain_loop(flags, data_dir, dm, warmup):
     """The same training as train_py, as a plain PyTorch loop: a function returning the same steps' seconds.
 
     It validates where train.py does: every --eval-every steps, and at the end of a shorter run."""
-    from .fast_step import Clock
-
     cfg, cls, kwargs = config(flags, data_dir)
     device = dm.x.device
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg["precision"].startswith("bf16"))
@@ -219,8 +151,6 @@ def compare(what, flags, data_dir, sizes, warmup, dm=None, **options):
 
 
 def rows(quick=False, data_dir="data"):
-    from . import fast_step
-
     sizes = QUICK if quick else FULL
     out = []
     with common.torch_threads(1):

@@ -1,4 +1,5 @@
-"""Catching host reads during a fit: a callback that records each one with the step it happened in.
+"""Catching host reads during a fit: a callback that records each one with the step it happened in, and
+the fits tests/training/test_host_reads.py (CPU) and tests/gpu/test_syncs.py (GPU) run under it.
 
 A host read is what makes the host wait for the GPU to finish its queue: a tensor's value read in Python
 or a copy to the CPU. On a GPU the callback runs the fit under torch.cuda.set_sync_debug_mode("warn") and
@@ -12,12 +13,17 @@ the start of the batch of optimizer step s (0-based) until the next one starts (
 backward, the optimizer, the epoch's end), ("eval", s) from a validation's start after step s until
 the next step starts, ("end", None) after training.
 """
+import contextlib
+import io
 import traceback
 import warnings
 
 import pytorch_lightning as pl
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
+
+import train
+from training.config import resolve
 
 READS = ("item", "tolist", "cpu", "numpy", "__bool__", "__float__", "__int__", "__index__", "__array__",
          "__format__")
@@ -138,3 +144,37 @@ class HostReads(pl.Callback):
             kind, s = phase
             return kind != "step" or s < first or (s + 1) % log_every == 0 or s + 1 == max_steps
         return [r for r in self.reads if not expected(r[0])]
+
+
+STEPS = 120  # at batch 16, 8 epochs of 15 batches; log steps every 10 (50 for fast), validations after steps 40, 80, 120
+# (flags naming the model and its preset, small sizes where the model has them): the real classes each
+MODELS = {
+    "mlp": ["--model", "mlp", "--hidden", "8"],
+    "layernorm_mlp": ["--preset", "norm-layer", "--hidden", "8"],
+    "resnet": ["--model", "resnet", "--batch-size", "2"],  # the course net has no size flags: a small batch
+    "fast_resnet": ["--preset", "fast"],
+}
+
+
+class Terminal(io.StringIO):
+    """Stands in for stdout and says it is a terminal: train.py then draws the progress bar."""
+
+    def isatty(self):
+        return True
+
+
+def fit(flags, cifar_dir, tmp_path, accelerator="cpu", terminal=True):
+    """(HostReads of a STEPS-step fit with `flags` on the fixture data, the --log-every it ran at, stdout)."""
+    reads = HostReads()
+    argv = flags + ["--data-dir", cifar_dir, "--output-dir", str(tmp_path / "run"), "--accelerator", accelerator,
+                    "--max-steps", str(STEPS), "--val-size", "50", "--eval-every", "40", "--eval-batch-size", "50"]
+    argv += [] if "--batch-size" in flags else ["--batch-size", "16"]
+    with contextlib.redirect_stdout(Terminal() if terminal else io.StringIO()) as out, \
+            contextlib.redirect_stderr(io.StringIO()):
+        train.main(argv, callbacks=[reads])
+    assert reads.steps == STEPS
+    return reads, resolve(argv)[0]["log_every"], out.getvalue()
+
+
+def show(reads):
+    return "\n".join(f"{phase}: {what} at {where}" for phase, what, where in reads)

@@ -5,7 +5,7 @@ and the GPU then waits for the host to queue the next kernels: at a few ms a ste
 import pytest
 import torch
 
-from tests.training.test_host_reads import MODELS, STEPS, fit, show
+from tests.host_reads import MODELS, STEPS, fit, show
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
 FIRST = 2  # steps 0 and 1 may sync: cuDNN's kernel search for each new shape (benchmark=True), the whitening fit
