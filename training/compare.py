@@ -26,7 +26,9 @@ def compare(a, b):
     test = stats.compare(a["test_acc"], b["test_acc"])
     diff = provenance.differences(a["provenance"] + b["provenance"])
     strip = lambda s: {k: v for k, v in s.items() if k != "provenance"}  # noqa: E731
-    return dict(a=strip(a), b=strip(b), test=test, provenance_differs=sorted(diff), provenance_values=diff)
+    missing = sum(r is None for r in a["provenance"] + b["provenance"])
+    return dict(a=strip(a), b=strip(b), test=test, provenance_differs=sorted(diff), provenance_values=diff,
+                provenance_missing=missing)
 
 
 def fmt(s):
@@ -55,6 +57,8 @@ def markdown(result):
     for name in ("a", "b"):
         if result[name]["incomplete"]:
             lines.append(f"{name.upper()}: {result[name]['incomplete']} run(s) did not complete and are left out.")
+    if result["provenance_missing"]:
+        lines.append(f"Provenance: {result['provenance_missing']} run(s) have no provenance.json, so what made them is unknown.")
     if result["provenance_differs"]:
         lines.append("Provenance: the runs differ in " + ", ".join(result["provenance_differs"])
                      + " (provenance.json): part of a difference may come from there.")

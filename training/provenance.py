@@ -133,10 +133,12 @@ def collect(cfg, trainer=None):
 
 
 def differences(records):
-    """{item: [its value in each record]} for the COMPARED items whose values are not all the same."""
+    """{item: [its value in each record]} for the COMPARED items whose values are not all the same;
+    runs without a record (None: made before provenance.json existed) are left out of the comparison."""
     out = {}
     for key in COMPARED:
-        values = [(r or {}).get(key) for r in records]
-        if any(v != values[0] for v in values):
+        values = [r.get(key) if r else None for r in records]
+        present = [v for v, r in zip(values, records) if r]
+        if any(v != present[0] for v in present):
             out[key] = values
     return out
