@@ -1,14 +1,15 @@
 """Re-test a finished run on the CIFAR-10 test set and look at what it gets wrong.
 
-    python evaluate.py runs/X [--checkpoint best|last|PATH] [--tta 0|1|2] [--data-dir DIR] [--accelerator auto]
-                              [--overwrite]
+    python evaluate.py runs/X [--checkpoint best|last|PATH] [--raw-weights] [--tta 0|1|2] [--data-dir DIR]
+                              [--accelerator auto] [--overwrite]
 
 Writes RUN_DIR/eval/ and nothing else in the folder (results.json, metrics.csv and the checkpoints stay
 as they are); an earlier evaluation there is kept, and the command refused, unless --overwrite:
 
     metrics.json     accuracy, cross-entropy, top-2 accuracy, expected calibration error (15 bins), per
                      class accuracy, precision, recall, F1 and image count, the confusion counts, and the
-                     checkpoint, test-time augmentation and data they were measured with (strict JSON)
+                     checkpoint, weights (ema or raw), test-time augmentation and data they were measured
+                     with (strict JSON)
     confusion.png    confusion matrix: counts, and row-normalised
     calibration.png  reliability diagram: accuracy per confidence bin against its mean confidence
     mistakes.png     the most confident wrong predictions, with true and predicted class
@@ -32,7 +33,7 @@ from torchmetrics.classification import (MulticlassAccuracy, MulticlassCalibrati
 
 from datamodules.cifar10 import CLASSES
 from models import init_params
-from inference import load_run
+from inference import add_weights_flag, load_run
 from inference import plots
 from training import console
 from training.config import Parser
@@ -49,6 +50,7 @@ def build_parser():
     p = Parser(description="Re-test a finished run on the CIFAR-10 test set; write RUN_DIR/eval/.")
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run folder written by train.py")
     p.add_argument("--checkpoint", default="best", help="best (default; what results.json's test_acc used), last, or a .ckpt path")
+    add_weights_flag(p)
     p.add_argument("--tta", type=int, choices=[0, 1, 2], help="resnet: test-time augmentation (default: the run's own)")
     p.add_argument("--data-dir", metavar="DIR", help="CIFAR-10 location (default: the run's own data_dir)")
     p.add_argument("--accelerator", default="auto", help="cpu, gpu, auto (default)")
@@ -140,7 +142,7 @@ def main(argv=None):
     folder = RunFolder(args.run_dir)
     require(("RUN_DIR", args.run_dir, RUN_FOLDER), checkpoint_arg(args.checkpoint), ("--data-dir", args.data_dir, FOLDER),
             ("output", os.path.join(folder.eval_dir, EVAL_METRICS), NEW_FILE, args.overwrite))
-    model, cfg = load_run(args.run_dir, args.checkpoint)
+    model, cfg = load_run(args.run_dir, args.checkpoint, raw_weights=args.raw_weights)
     if args.tta is not None:
         if "tta" not in init_params(type(model)):
             raise BadInput(f"--tta: {cfg['model']} has no test-time augmentation")
@@ -155,7 +157,7 @@ def main(argv=None):
                               recall=m["recall"][i], f1=m["f1"][i], images=int(counts[i].sum()))
                    for i, name in enumerate(CLASSES)},
         confusion=counts.tolist(),
-        model=cfg["model"], checkpoint=model.checkpoint_path, checkpoint_choice=args.checkpoint,
+        model=cfg["model"], checkpoint=model.checkpoint_path, checkpoint_choice=args.checkpoint, weights=model.weights,
         tta=getattr(model.hparams, "tta", None),
         data=dict(data_dir=data.hparams.data_dir, split="test", images=len(labels)),
         precision=cfg.get("precision", "32-true"), evaluated_utc=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
@@ -181,7 +183,8 @@ def main(argv=None):
     if wandb_line:
         print(wandb_line, file=sys.stderr)
     print(f"accuracy {acc:.4f}  loss {loss:.4f}  top-2 {m['top2_accuracy']:.4f}  ECE {m['ece']:.4f}  "
-          f"on {len(labels)} test images, {os.path.relpath(model.checkpoint_path, folder.path)}  -> {folder.eval_dir}")
+          f"on {len(labels)} test images, {os.path.relpath(model.checkpoint_path, folder.path)} ({model.weights} weights)"
+          f"  -> {folder.eval_dir}")
     return report
 
 

@@ -1,7 +1,7 @@
 """Export a trained run's model as one self-contained file: uint8 images in, logits out, normalisation inside.
 
-    python export.py runs/X --format onnx|torchscript|npz [--out FILE] [--checkpoint best|last|PATH] [--data-dir DIR]
-                     [--overwrite]
+    python export.py runs/X --format onnx|torchscript|npz [--out FILE] [--checkpoint best|last|PATH] [--raw-weights]
+                     [--data-dir DIR] [--overwrite]
 
     onnx         RUN_DIR/model.onnx: input "images" uint8 (N, 3, 32, 32), output "logits" float32 (N, 10);
                  any N. Checked by running the file in onnxruntime.
@@ -16,6 +16,7 @@ PyTorch model on the first 512 test images: the largest absolute logit differenc
 (relative to the largest logit when that is above 1, see TOLERANCE) and every argmax the same, else the
 command fails (status 1) and says by how much. The ResNet's test-time augmentation (config `tta`) is
 part of the exported model.
+A run trained with --ema exports its averaged weights unless --raw-weights is given.
 """
 import os
 import sys
@@ -24,7 +25,7 @@ import warnings
 import numpy as np
 import torch
 
-from inference import load_run
+from inference import add_weights_flag, load_run
 from models.numpy_classifier import NumpyMLPClassifier
 from training import console
 from training.config import Parser
@@ -47,6 +48,7 @@ def build_parser():
     p.add_argument("--format", required=True, choices=list(FORMATS), help="onnx, torchscript, or npz (numpy_mlp)")
     p.add_argument("--out", metavar="FILE", help="where to write (default RUN_DIR/model.onnx, .pt or .npz)")
     p.add_argument("--checkpoint", default="best", help="best (default; what results.json's test_acc used), last, or a .ckpt path")
+    add_weights_flag(p)
     p.add_argument("--data-dir", metavar="DIR", help="CIFAR-10 for the check (default: the run's own data_dir)")
     p.add_argument("--overwrite", action="store_true", help="replace the output file if it exists (default: keep it, refuse)")
     return p
@@ -116,7 +118,7 @@ def main(argv=None):
     out = args.out or os.path.join(args.run_dir, DEFAULT_NAME + FORMATS[args.format])
     require(("RUN_DIR", args.run_dir, RUN_FOLDER), checkpoint_arg(args.checkpoint), ("--data-dir", args.data_dir, FOLDER),
             ("--out" if args.out else "output", out, NEW_FILE, args.overwrite))
-    model, cfg = load_run(args.run_dir, args.checkpoint)
+    model, cfg = load_run(args.run_dir, args.checkpoint, raw_weights=args.raw_weights)
     is_numpy = isinstance(model, NumpyMLPClassifier)
     if is_numpy != (args.format == "npz"):
         raise BadInput(f"{cfg['model']} exports with --format npz only" if is_numpy
@@ -140,7 +142,7 @@ def main(argv=None):
     check = f"max |logit diff| {diff:.1e} (allowed {allowed:.0e}), same argmax on {same}/{len(images)} test images"
     if not (diff < allowed and same == len(images)):
         sys.exit(f"error: {out} differs from the PyTorch model ({check})")
-    print(f"wrote {out} ({args.format}, {os.path.getsize(out) / 2**20:.1f} MiB): matches the PyTorch model, {check}")
+    print(f"wrote {out} ({args.format}, {model.weights} weights, {os.path.getsize(out) / 2**20:.1f} MiB): matches the PyTorch model, {check}")
 
 
 if __name__ == "__main__":

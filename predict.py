@@ -1,6 +1,6 @@
 """Classify your own images with a trained run: the top-k classes and their probabilities per file.
 
-    python predict.py runs/X photo.jpg more/ [--top-k 3] [--json] [--checkpoint best|last|PATH]
+    python predict.py runs/X photo.jpg more/ [--top-k 3] [--json] [--checkpoint best|last|PATH] [--raw-weights]
 
 Any image Pillow opens is read as what it shows (datamodules/images.py: every mode, 16-bit and float
 grey scaled from their range, transparency over white, EXIF orientation, an animation's first frame),
@@ -10,7 +10,8 @@ extension Pillow knows. A path that is missing stops the command before anything
 
 Output: one line per file, `FILE: cat 0.812  dog 0.104  frog 0.041`, or with --json one JSON object
 per line, {"file": ..., "top": [{"class": ..., "prob": ...}, ...]}. A file that cannot be read gets
-one line on stderr and the others still run; the exit status is 1 when any failed.
+one line on stderr and the others still run; the exit status is 1 when any failed. A run trained with
+--ema predicts with its averaged weights unless --raw-weights is given.
 """
 import argparse
 import json
@@ -22,7 +23,7 @@ from PIL import Image, UnidentifiedImageError
 
 from datamodules.cifar10 import CLASSES
 from datamodules.images import read_image
-from inference import load_run
+from inference import add_weights_flag, load_run
 from training import console
 from training.config import Parser
 from runfolder import BadInput, one_line_errors
@@ -45,6 +46,7 @@ def build_parser():
     p.add_argument("--top-k", type=top_k, default=3, help="classes to show per image (default 3)")
     p.add_argument("--json", action="store_true", help="one JSON object per line instead of text")
     p.add_argument("--checkpoint", default="best", help="best (default; what results.json's test_acc used), last, or a .ckpt path")
+    add_weights_flag(p)
     return p
 
 
@@ -74,7 +76,7 @@ def main(argv=None):
     console.quiet()
     require(("RUN_DIR", args.run_dir, RUN_FOLDER), checkpoint_arg(args.checkpoint),
             *(("IMAGE_OR_FOLDER", path, FILE_OR_FOLDER) for path in args.paths))
-    model, _ = load_run(args.run_dir, args.checkpoint)
+    model, _ = load_run(args.run_dir, args.checkpoint, raw_weights=args.raw_weights)
     files, images, failed = [], [], 0
     for path in expand(args.paths):
         try:

@@ -7,6 +7,7 @@
     python train.py --resume runs/X                        # continue a stopped run
     python train.py --preset fast --print-config           # the resolved config; nothing runs
     python train.py --preset seed-best --seeds 5           # seeds 42..46 in runs/NAME/s42 ... s46, pooled
+    python train.py --preset mlp-best --find-lr            # learning-rate range test: a plot, a suggestion
 
 training/config.py layers the settings, training/run.py runs them; the run folder gets config.yaml,
 metrics.csv, checkpoints/ and results.json (runfolder/folder.py). Exit status: 0 completed,
@@ -37,6 +38,9 @@ def main(argv=None, callbacks=()):
     from training.run import RunEnded, train
 
     try:
+        if invocation.get("find_lr"):
+            from training.lr_find import find_lr
+            return find_lr(cfg, smoke=invocation.get("smoke", False))
         results = train(cfg, callbacks, smoke=invocation.get("smoke", False))
     except BadInput as e:  # bad data, settings or folder: one line
         sys.exit(f"error: {e}")

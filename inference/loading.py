@@ -2,6 +2,7 @@
 
     from inference import load_run
     model, cfg = load_run("runs/X", checkpoint="best")   # "best", "last" or a .ckpt path
+    model, cfg = load_run("runs/X", raw_weights=True)    # a --ema run's raw weights, not the average
     logits = model(model.preprocess(images))              # images: uint8 (N, 3, 32, 32), RGB
 
 The class comes from the config's model name through the registry (models.MODELS), its settings
@@ -9,7 +10,9 @@ from the config (the keys its __init__ accepts, models.init_params), its weights
 the state_dict, and whatever the class's on_load_checkpoint reads (the NumPy MLP keeps its arrays
 there). Lightning's load_from_checkpoint would rebuild from the checkpoint's saved hyperparameters
 instead, which include keys a class fixes itself (LayerNormMLP: batchnorm) and so fail. "best" is
-the checkpoint results.json's test_acc was measured on. Paths are taken inside the folder, so a moved
+the checkpoint results.json's test_acc was measured on. A run trained with --ema loads its averaged
+weights (what it was validated and tested with; training/averaging.py), or with raw_weights=True the
+raw ones; `model.weights` says which ("ema" or "raw"). Paths are taken inside the folder, so a moved
 or copied folder loads its own weights. The checkpoint is read by runfolder.checkpoint.read: tensors and
 plain values only, so a tampered file runs no code.
 
@@ -24,6 +27,7 @@ from datamodules.cifar10 import NORMALIZE
 from models import MODELS, init_params
 from runfolder import BadInput, RunFolder
 from runfolder.checkpoint import read as read_checkpoint
+from runfolder.folder import RAW_STATE, WEIGHTS_EMA, WEIGHTS_RAW
 
 
 class Preprocess(nn.Module):
@@ -38,7 +42,7 @@ class Preprocess(nn.Module):
         return (x.float() - self.mean) / self.std
 
 
-def load_run(run_dir, checkpoint="best", map_location="cpu"):
+def load_run(run_dir, checkpoint="best", map_location="cpu", raw_weights=False):
     """(model in eval mode with `.preprocess`, config dict). BadInput (a one-line message) when
     the folder is no run folder, names an unknown model, or has no such checkpoint or a broken one."""
     folder = RunFolder(run_dir)
@@ -56,13 +60,21 @@ def load_run(run_dir, checkpoint="best", map_location="cpu"):
     except (TypeError, ValueError) as e:  # a config the class rejects: edited by hand, or from another version
         raise BadInput(f"{folder.config_path}: not valid {name} settings ({e})") from None
     state = read_checkpoint(path)  # weights only: a file that would run code is refused, in one line
+    averaged = RAW_STATE in state  # a --ema run's: the averaged weights, the raw ones beside them
     try:
         model.on_load_checkpoint(state)  # the class's own extra state (the NumPy MLP's arrays)
-        model.load_state_dict(state["state_dict"])
+        model.load_state_dict(state[RAW_STATE] if raw_weights and averaged else state["state_dict"])
     except Exception as e:  # weights of another model or shape: the path and the first line
         first = str(e).strip().splitlines()[0] if str(e).strip() else ""
         raise BadInput(f"{path}: cannot load as a {name} checkpoint ({type(e).__name__}: {first})") from None
     model.to(map_location)
     model.preprocess = Preprocess(*NORMALIZE[cfg["normalize"]]).to(map_location)
     model.checkpoint_path = path
+    model.weights = WEIGHTS_EMA if averaged and not raw_weights else WEIGHTS_RAW
     return model.eval(), cfg
+
+
+def add_weights_flag(parser):
+    """--raw-weights, for the commands that call load_run."""
+    parser.add_argument("--raw-weights", action="store_true",
+                        help="a run trained with --ema: its raw weights, not the averaged ones (the default)")

@@ -11,6 +11,8 @@
       checkpoints/    last.ckpt, and best-stepN.ckpt (the best val/acc so far)
       run.lock        held by the run writing here (see lock.py)
       eval/           what evaluate.py writes: metrics.json, confusion.png, calibration.png, mistakes.png
+      profile/        --profile's reports: fit-report.txt, test-report.txt (and the pytorch profiler's traces)
+      lr_find.png, lr_find.json            --find-lr's plot and curve (written before the run, if at all)
       wandb/, wandb_id    the W&B run files and the run's W&B id, when W&B is on
 
 Paths inside a folder are always taken relative to the folder itself, so a moved or copied folder
@@ -38,8 +40,16 @@ HPC = "hpc_ckpt_*.ckpt"   # what Lightning's SLURM requeue handler saves, in the
 LOCK = "run.lock"
 EVAL = "eval"
 EVAL_METRICS, CONFUSION, CALIBRATION, MISTAKES = "metrics.json", "confusion.png", "calibration.png", "mistakes.png"
+PROFILE = "profile"       # --profile's folder: Lightning's {stage}-report.txt (fit-, test-), pytorch's traces
+PROFILE_REPORT = "report"
+LR_FIND_PLOT = "lr_find.png"   # --find-lr's plot, and its curve and suggestion; a folder holding only these
+LR_FIND_DATA = "lr_find.json"  # may take a new run (the one trained with the lr they suggest)
 WANDB_ID = "wandb_id"
 SEED_DIR = "s{seed}"  # a seed group's run folders: GROUP/s42, GROUP/s43, ... (training/seeds.py)
+# A --ema run's checkpoints hold the averaged weights as their state_dict and the raw ones under RAW_STATE
+# (Lightning's WeightAveraging's key); results.json's tested_weights and load_run's model.weights say which
+RAW_STATE = "current_model_state"
+WEIGHTS_EMA, WEIGHTS_RAW = "ema", "raw"
 
 
 class RunFolder:

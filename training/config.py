@@ -28,6 +28,7 @@ from models.mlp import ACTIVATIONS, INITS
 from runfolder import BadInput, RunFolder, read_yaml
 
 from .checks import FILE, FOLDER, OUT_FOLDER, Parser, did_you_mean, one_line, path_problems
+from .early_stopping import MODES as EARLY_STOP_MODES
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
 
@@ -40,6 +41,9 @@ RUN_DEFAULTS = dict(
     normalize="standard",
     max_steps=1000, eval_every=100, log_every=10,
     grad_clip=None, accumulate=1,  # off: the course trains without either
+    ema=None,  # off: the course trains without weight averaging (training/averaging.py)
+    early_stop=None, early_stop_on="val/acc",  # off: a run trains its --max-steps (training/early_stopping.py)
+    profile=None,  # off: a profiler costs time (simple: ~1%, advanced and pytorch: much more)
     accelerator="auto", devices=1, num_nodes=1, precision="32-true", compile=False, checkpoint="auto",
     matmul_precision="high",  # float32 matmuls on GPU tensor cores as TF32: ~10 bits of mantissa, several x faster
     output_dir=None, run_name=None, logger="wandb" if importlib.util.find_spec("wandb") else "csv",
@@ -47,6 +51,7 @@ RUN_DEFAULTS = dict(
 )
 RUN_NAME_ENV = "CIFAR10_LAB_RUN_NAME"  # rank 0's default run name, for the other ranks of a local DDP run
 GROUP_ENV = "CIFAR10_LAB_SEED_GROUP"  # set in a seed group's runs (training/seeds.py): a file's `seeds:` is the group's
+PROFILERS = ("simple", "advanced", "pytorch")  # Lightning's profilers, by its names for them
 PRECISIONS = ("32-true", "32", "16-mixed", "bf16-mixed", "bf16-true", "16-true", "64-true", "64")
 
 # Argument groups. RUNTIME: where and how a run runs, never what it learns: report.py does not split rows
@@ -54,7 +59,7 @@ PRECISIONS = ("32-true", "32", "16-mixed", "bf16-mixed", "bf16-true", "16-true",
 RUNTIME = "where and how it runs (may change when continuing a run)"
 LENGTH = "length and evaluation"
 # Flags that steer this invocation and are not part of the config a run folder saves.
-INVOCATION = ("config", "resume", "print_config", "smoke", "seeds", "per_device")
+INVOCATION = ("config", "resume", "print_config", "smoke", "seeds", "per_device", "find_lr")
 
 
 class _Raise(argparse.ArgumentParser):
@@ -123,6 +128,9 @@ def build_parser(cls=Parser):
                    help="train N seeds from --seed on, each in OUTPUT_DIR/s<seed>, then pool them (training/seeds.py)")
     g.add_argument("--per-device", type=number(int, 0), metavar="K",
                    help="with --seeds: K runs at once on each device, splitting its memory or cores (default 1)")
+    g.add_argument("--find-lr", action="store_true",
+                   help="Lightning's learning-rate range test: writes lr_find.png into the run folder, "
+                        "prints the suggested --lr, trains nothing")
     on_off = lambda g, name, help: g.add_argument(name, action=argparse.BooleanOptionalAction, help=help)  # noqa
     g = p.add_argument_group("model")
     g.add_argument("--hidden", type=sizes, nargs="*", action=Sizes, metavar="N",
@@ -149,6 +157,9 @@ def build_parser(cls=Parser):
     g.add_argument("--label-smoothing", type=number(float, 0, low_ok=True, high=1))
     g.add_argument("--grad-clip", type=number(float, 0), help="clip the gradient norm to this (default: off)")
     g.add_argument("--accumulate", type=number(int, 0), help="optimizer step every N batches (default 1)")
+    g.add_argument("--ema", type=number(float, 0, high=1), metavar="DECAY",
+                   help="keep an exponential moving average of the weights (e.g. 0.999); validation, test "
+                        "and evaluate/predict/export use it (default: off)")
     g = p.add_argument_group("data")
     g.add_argument("--batch-size", type=number(int, 0), help="training batch size per device")
     g.add_argument("--val-size", type=number(int, 0, low_ok=True),
@@ -177,6 +188,9 @@ def build_parser(cls=Parser):
                    help="auto: best by val/acc (each epoch without validation) + last.ckpt; end: only last.ckpt, at the end")
     g = p.add_argument_group(LENGTH)
     g.add_argument("--max-steps", type=number(int, 0), help="optimizer steps")
+    g.add_argument("--early-stop", type=number(int, 0), metavar="N",
+                   help="stop when --early-stop-on has not improved for N evaluations in a row (default: off)")
+    g.add_argument("--early-stop-on", choices=list(EARLY_STOP_MODES), help="the validation metric (default val/acc)")
     g = p.add_argument_group(RUNTIME)
     g.add_argument("--data-dir", help="folder holding cifar-10-batches-py/ or cifar-10-python.tar.gz (default: data)")
     g.add_argument("--eval-every", type=number(int, 0), help="validate every N steps")
@@ -188,6 +202,8 @@ def build_parser(cls=Parser):
     on_off(g, "--compile", "torch.compile the model")
     g.add_argument("--matmul-precision", choices=["highest", "high", "medium"],
                    help="float32 matmuls on a GPU: high (default) allows TF32, highest is exact fp32")
+    g.add_argument("--profile", choices=PROFILERS,
+                   help="Lightning's profiler; its report goes into the run folder (default: off)")
     g.add_argument("--output-dir", help="run folder (default: runs/RUN_NAME)")
     g.add_argument("--run-name")
     g.add_argument("--logger", choices=["csv", "wandb", "none"],

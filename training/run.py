@@ -19,12 +19,14 @@ from pytorch_lightning.utilities import rank_zero_only
 from datamodules import CIFAR10DataModule
 from runfolder import BadInput, RunFolder, checkpoint
 from runfolder.checkpoint import steps_in
+from runfolder.folder import LR_FIND_DATA, LR_FIND_PLOT, WEIGHTS_EMA, WEIGHTS_RAW
 from runfolder.lock import RunLock
 
 from . import console, packing, provenance
 from .callbacks import Diverged, StopOnDivergence
 from .config import CONTINUE_KEYS, data_kwargs, model_kwargs
 from .distributed import shutdown_distributed
+from .early_stopping import EarlyStop
 from .loggers import build_loggers, finish_loggers
 from .resume import Interrupted, latest_checkpoint
 from .trainer import build_trainer
@@ -60,6 +62,10 @@ def train(cfg, callbacks=(), smoke=False):
         model = cls(**kwargs)
         if cfg["compile"] and not isinstance(getattr(model, "net", None), torch.nn.Module):
             raise ValueError(f"--compile needs a torch model; {cfg['model']} has none")
+        if cfg.get("ema") and not isinstance(getattr(model, "net", None), torch.nn.Module):
+            raise ValueError(f"--ema needs a torch model; {cfg['model']} has none")
+        if cfg.get("early_stop") and not cfg["val_size"]:
+            raise ValueError("--early-stop needs a validation split to watch: --val-size > 0")
         build_trainer(cfg, folder, [], smoke=smoke)  # settings Lightning rejects are refused here, writing nothing
     except (ValueError, MisconfigurationException) as e:
         raise BadInput(str(e).splitlines()[0]) from None
@@ -74,8 +80,10 @@ def train(cfg, callbacks=(), smoke=False):
         finished = None if smoke else tested_already(folder, cfg, done)
         if finished:
             if lead:
-                print(f"{folder.path}: all {done} steps trained and tested already, nothing to do "
-                      "(a larger --max-steps continues it)", flush=True)
+                early = done < cfg["max_steps"]  # stopped by --early-stop
+                print(f"{folder.path}: {f'stopped early at step {done}' if early else f'all {done} steps trained'} and "
+                      f"tested already, nothing to do (a larger {'--early-stop' if early else '--max-steps'} "
+                      "continues it)", flush=True)
             return dict(finished, run_dir=os.path.abspath(folder.path))
         if not smoke:
             tested_checkpoint(folder)  # a file the final test would read is refused now, not after training
@@ -107,10 +115,13 @@ def train(cfg, callbacks=(), smoke=False):
         # Test the checkpoint with the best val/acc (the final weights when there is none): choosing on val
         # is fair, and a late overfit then cannot hide what the run reached. results.json says which.
         best = None if smoke else tested_checkpoint(folder)
+        stopped = early_stop(trainer)  # now: testing a checkpoint restores the callbacks' state from then
+        if stopped["reason"] and lead:
+            print(stopped["reason"], flush=True)
         test = trainer.test(model, datamodule=data, ckpt_path=best, verbose=False, **checkpoint.LIGHTNING)[0]
-        results = summary(cfg, trainer, model, start, status="completed", fit_seconds=fit_seconds,
+        results = summary(cfg, trainer, model, start, status="completed", fit_seconds=fit_seconds, **stopped,
                           test_acc=test["test/acc"], test_loss=test["test/loss"],
-                          tested_checkpoint="best-val" if best else "final",
+                          tested_checkpoint="best-val" if best else "final", tested_weights=tested_weights(cfg),
                           test_seconds=round(timer_seconds(trainer, "test"), 3))
         if trainer.is_global_zero and not smoke:
             folder.write_results(results)
@@ -139,14 +150,19 @@ def build_data(cfg):
 
 
 def tested_already(folder, cfg, done):
-    """results.json of a run that has trained all of cfg's max_steps (`done`, its checkpoint's step) and
-    tested them, for a rerun that has nothing to do; None when there is something left. BadInput
+    """results.json of a run that has trained all of cfg's max_steps (`done`, its checkpoint's step), or
+    was stopped there by --early-stop with no more patience now, and tested them, for a rerun that has
+    nothing to do; None when there is something left. BadInput
     when the folder has trained more steps than max_steps."""
     if done > cfg["max_steps"]:
         raise BadInput(f"{folder.path} has trained {done} steps, more than --max-steps {cfg['max_steps']}: "
                              "a larger --max-steps continues it; for a shorter run choose another --output-dir")
-    results = folder.read_results() if done == cfg["max_steps"] else None
-    if results and results.get("status") == "completed" and results.get("steps") == done:
+    results = folder.read_results()
+    if not (results and results.get("status") == "completed" and results.get("steps") == done):
+        return None
+    stop = results.get("stopped_early")  # stopped by --early-stop: it stands unless given more patience
+    if done == cfg["max_steps"] or stop and cfg.get("early_stop") and cfg["early_stop"] <= stop["patience"] \
+            and cfg.get("early_stop_on") == stop["metric"]:
         return results
     return None
 
@@ -166,7 +182,7 @@ def check_folder(folder, cfg):
     path = folder.path
     if os.path.exists(path) and not os.path.isdir(path):
         raise BadInput(f"--output-dir {path} is a file, not a folder")
-    if os.path.isdir(path) and os.listdir(path) and not folder.has_config():
+    if os.path.isdir(path) and set(os.listdir(path)) - {LR_FIND_PLOT, LR_FIND_DATA} and not folder.has_config():
         raise BadInput(f"--output-dir {path} is not empty and holds no run (no config.yaml): choose another")
     if folder.has_config():
         saved = folder.read_config()
@@ -191,6 +207,7 @@ def summary(cfg, trainer, model, start, **fields):
     best = trainer.checkpoint_callback.best_model_score if trainer.checkpoint_callback else None
     out = dict(model=cfg["model"], preset=cfg["preset"], seed=cfg["seed"], status=None, reason=None,
                test_acc=None, test_loss=None, tested_checkpoint=None,
+               tested_weights=None, stopped_early=None,
                best_val_acc=float(best) if best is not None else None, steps=trainer.global_step,
                wall_seconds=round(time.perf_counter() - start, 2), fit_seconds=None, test_seconds=None,
                params=model.num_params(), world_size=trainer.world_size, run_dir=os.path.abspath(cfg["output_dir"]))
@@ -198,6 +215,17 @@ def summary(cfg, trainer, model, start, **fields):
     if out["fit_seconds"] is not None:
         out["fit_seconds"] = round(out["fit_seconds"], 3)
     return out
+
+
+def tested_weights(cfg):
+    """results.json's tested_weights: "ema" (the averaged weights, --ema) or "raw"."""
+    return WEIGHTS_EMA if cfg.get("ema") else WEIGHTS_RAW
+
+
+def early_stop(trainer):
+    """results.json's reason and stopped_early for a run --early-stop ended (both None otherwise)."""
+    stop = next((c for c in trainer.callbacks if isinstance(c, EarlyStop)), None)
+    return dict(reason=stop.reason(), stopped_early=stop.record()) if stop else dict(reason=None, stopped_early=None)
 
 
 def end(folder, cfg, trainer, model, start, status, reason, code, then=""):

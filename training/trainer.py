@@ -7,7 +7,10 @@ from pytorch_lightning.callbacks import LearningRateMonitor, Timer
 from pytorch_lightning.plugins.environments import SLURMEnvironment
 
 from runfolder import folder as run_folder
+
+from .averaging import EMA
 from .callbacks import FolderCheckpoint, PlainLogLines, StepProgressBar
+from .early_stopping import EarlyStop
 from .loggers import logger_callbacks
 from .resume import Resumable
 
@@ -20,6 +23,10 @@ def build_trainer(cfg, folder, loggers, callbacks=(), smoke=False):
     interactive = sys.stdout.isatty()  # a terminal gets a progress bar, a log file gets plain lines
     end_only = cfg["checkpoint"] == "end"  # a short run: a save per epoch costs more than it could save
     extra = [Timer()]  # fit and test seconds counted from after data loading, for results.json
+    if cfg.get("ema"):
+        extra.append(EMA(cfg["ema"]))
+    if cfg.get("early_stop") and has_val:
+        extra.append(EarlyStop(cfg["early_stop"], cfg["early_stop_on"]))
     if not smoke:
         extra.insert(0, FolderCheckpoint(
             dirpath=folder.checkpoint_dir, filename=run_folder.BEST.format(step="{step}"),
@@ -45,9 +52,22 @@ def build_trainer(cfg, folder, loggers, callbacks=(), smoke=False):
         check_val_every_n_epoch=None if has_val else 1, limit_val_batches=(1 if smoke else None) if has_val else 0,
         limit_test_batches=1 if smoke else None, num_sanity_val_steps=0,
         accelerator=cfg["accelerator"], devices=cfg["devices"], num_nodes=cfg["num_nodes"],
-        precision=cfg["precision"], logger=loggers or False, callbacks=[*extra, *callbacks],
+        precision=cfg["precision"], logger=loggers or False, profiler=profiler(cfg, folder, smoke), callbacks=[*extra, *callbacks],
         enable_checkpointing=not smoke, gradient_clip_val=cfg["grad_clip"], accumulate_grad_batches=cfg["accumulate"],
         log_every_n_steps=cfg["log_every"], enable_progress_bar=interactive, enable_model_summary=False,
         default_root_dir=folder.path, deterministic=cfg["accelerator"] == "cpu" or None, plugins=slurm,
         benchmark=None if cfg["accelerator"] == "cpu" else True,  # cuDNN picks its fastest kernels per shape
     )
+
+
+def profiler(cfg, folder, smoke):
+    """Lightning's profiler for --profile, writing its reports (and the pytorch one's traces) into the run
+    folder's profile/; a smoke run prints them instead."""
+    if not cfg.get("profile"):
+        return None
+    from pytorch_lightning import profilers
+
+    cls = {"simple": profilers.SimpleProfiler, "advanced": profilers.AdvancedProfiler,
+           "pytorch": profilers.PyTorchProfiler}[cfg["profile"]]
+    where = {} if smoke else dict(dirpath=folder.file(run_folder.PROFILE), filename=run_folder.PROFILE_REPORT)
+    return cls(**where)

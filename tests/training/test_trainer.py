@@ -1,0 +1,21 @@
+"""training/trainer.py's options: --profile writes Lightning's profiler reports into the run folder."""
+import os
+
+import pytest
+
+import train
+from runfolder.folder import PROFILE, PROFILE_REPORT
+
+
+# what each profiler's fit report names: Lightning's action names, cProfile's functions, torch's ops
+@pytest.mark.parametrize("profiler, word", [("simple", "run_training_batch"), ("advanced", "run_training_batch"),
+                                            ("pytorch", "ProfilerStep")])
+def test_profile_writes_its_reports_into_the_run_folder(profiler, word, tiny_args, tmp_path):
+    results = train.main([*tiny_args, "--max-steps", "3", "--eval-every", "3", "--profile", profiler])
+    assert results["status"] == "completed"
+    folder = tmp_path / "run" / PROFILE
+    for stage in ("fit", "test"):
+        report = (folder / f"{stage}-{PROFILE_REPORT}.txt").read_text()
+        assert report.startswith(f"{stage.upper()} Profiler Report")
+    assert word in (folder / f"fit-{PROFILE_REPORT}.txt").read_text()
+    assert not any(name.startswith(("fit-", "test-")) for name in os.listdir(tmp_path / "run"))  # all in profile/
