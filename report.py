@@ -136,25 +136,32 @@ def interval(values):
 
 
 def table(groups):
-    lines = ["| # | change from the first row | runs | test acc | test acc 95% interval | best val acc | steps | params "
-             "| train time (s) | folder |", "|---|---|---|---|---|---|---|---|---|---|"]
+    # which weights the test measured: a column when any run averaged them (--ema), so rows say which
+    weights = any(m["results"].get("tested_weights") == "ema" for _, members in groups for m in members)
+    lines = ["| # | change from the first row | runs | test acc | test acc 95% interval | " +
+             ("tested weights | " if weights else "") + "best val acc | steps | params | train time (s) | folder |",
+             "|---|---|---|---|---|" + ("---|" if weights else "") + "---|---|---|---|---|"]
     for i, ((cfg, members), what) in enumerate(zip(groups, describe(groups)), 1):
         res = [m["results"] for m in members]
+        tested = "/".join(sorted({r.get("tested_weights") or "raw" for r in res})) + " | " if weights else ""
+        steps = "/".join(str(n) for n in sorted({r["steps"] for r in res}))  # seeds stopped early may differ
+        stopped = " (stopped early)" if any(r.get("stopped_early") for r in res) else ""
         lines.append(f"| {i} | {what} | {len(members)} | {mean_std([r['test_acc'] for r in res])} | "
-                     f"{interval([r['test_acc'] for r in res])} | "
-                     f"{mean_std([r.get('best_val_acc') for r in res])} | {res[0]['steps']} | {res[0]['params']:,} | "
+                     f"{interval([r['test_acc'] for r in res])} | {tested}"
+                     f"{mean_std([r.get('best_val_acc') for r in res])} | {steps}{stopped} | {res[0]['params']:,} | "
                      f"{statistics.mean(r.get('fit_seconds') or r['wall_seconds'] for r in res):.0f} | "
                      f"{', '.join(os.path.basename(m['folder']) for m in members)} |")
     return "\n".join(lines)
 
 
 def rows_json(groups):
-    """The table's rows as dicts for --json: what changes, the seeds, the pooled test accuracy."""
+    """The table's rows as dicts for --json: what changes, the seeds, the pooled test accuracy, the weights tested."""
     out = []
     for (cfg, members), what in zip(groups, describe(groups)):
         accs = [m["results"]["test_acc"] for m in members]
         out.append(dict(change=what, config=cfg, runs=[m["folder"] for m in members],
-                        seeds=[m["config"].get("seed") for m in members], test_acc=accs, test_acc_summary=stats.summary(accs)))
+                        seeds=[m["config"].get("seed") for m in members], test_acc=accs, test_acc_summary=stats.summary(accs),
+                        tested_weights=sorted({m["results"].get("tested_weights") or "raw" for m in members})))
     return out
 
 

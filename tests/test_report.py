@@ -72,6 +72,24 @@ def test_runs_that_did_not_complete_are_listed_apart_with_the_reason(cifar_dir, 
     assert "| c-killed | 6 | no results.json" in apart
 
 
+def test_the_table_says_which_weights_were_tested_and_which_runs_stopped_early(runs, tmp_path):
+    """A copy of a run edited to read as --ema with an early stop: a tested-weights column appears."""
+    import shutil
+
+    for name in ("a-s1", "b-s1"):
+        shutil.copytree(os.path.join(runs, name), tmp_path / name)
+    folder = run_folder.RunFolder(str(tmp_path / "b-s1"))
+    folder.write_config(dict(folder.read_config(), ema=0.99, early_stop=2))
+    results = folder.read_results()
+    folder.write_results(dict(results, tested_weights="ema", steps=4, stopped_early=dict(
+        step=4, metric="val/acc", best=results["best_val_acc"], best_step=2, patience=2)))
+    text = open(os.path.join(report.main([str(tmp_path)]), "report.md")).read()
+    header, *rows = [line for line in text.splitlines() if line.startswith("| ")]
+    assert "| test acc 95% interval | tested weights | best val acc | steps |" in header
+    assert "| raw | " in rows[0] and "| 6 | " in rows[0]
+    assert "| ema | " in rows[1] and "| 4 (stopped early) | " in rows[1] and "ema=0.99" in rows[1]
+
+
 def test_long_changes_get_short_legend_labels():
     base = dict(lr=0.1, hidden=[8])
     long_cfg = dict(lr=0.123456789, hidden=[1024, 1024, 1024], dropout=0.3333333, weight_decay=0.0123456,
