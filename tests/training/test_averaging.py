@@ -56,7 +56,7 @@ def uninterrupted(cifar_dir, tmp_path_factory):
 def test_the_average_is_the_ema_of_the_raw_weights(uninterrupted):
     run_dir, states = uninterrupted
     assert len(states) == 24
-    # parameters and float buffers (batch norm's running statistics); its integer step counter aside
+    # parameters and float buffers (batch norm's running statistics)
     expected = {k: v.double() for k, v in states[0].items() if v.is_floating_point()}  # the first update copies
     for state in states[1:]:
         for k in expected:
@@ -64,7 +64,10 @@ def test_the_average_is_the_ema_of_the_raw_weights(uninterrupted):
     ckpt = checkpoint(run_dir)
     for k, v in expected.items():  # float32 against a float64 recomputation: ~1e-7 relative per update
         assert torch.allclose(ckpt["state_dict"][k].double(), v, rtol=1e-5, atol=1e-6), k
-        assert torch.equal(ckpt[RAW_STATE][k], states[-1][k]), k  # and the raw weights beside them
+    for k, v in states[-1].items():
+        assert torch.equal(ckpt[RAW_STATE][k], v), k  # the raw weights beside them
+        if not v.is_floating_point():
+            assert torch.equal(ckpt["state_dict"][k], v), k  # batch norm's step counter: copied
     moved = max((ckpt["state_dict"][k] - ckpt[RAW_STATE][k]).abs().max().item() for k in expected)
     assert moved > 1e-3  # the two differ: a test that mixed them up would fail
 
@@ -109,3 +112,12 @@ def test_ema_needs_a_torch_model(cifar_dir, tmp_path, capsys):
                     "--val-size", "50", "--accelerator", "cpu", "--ema", "0.9", "--max-steps", "2"])
     assert e.value.code == "error: --ema needs a torch model; numpy_mlp has none"
     assert not os.path.exists(tmp_path / "run")
+
+
+def test_the_average_reads_nothing_back_to_the_host(cifar_dir, tmp_path):
+    """torch's AveragedModel reads its step count every update (a GPU sync per step); Average does not."""
+    from tests.training.test_host_reads import STEPS, fit
+
+    reads, log_every, _ = fit(["--model", "mlp", "--hidden", "8", "--batchnorm", "--logger", "csv", "--ema", "0.99"],
+                              cifar_dir, tmp_path)
+    assert not reads.unexpected(log_every, STEPS), "\n".join(map(str, reads.unexpected(log_every, STEPS)))
