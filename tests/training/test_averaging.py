@@ -102,7 +102,7 @@ def test_validation_test_and_evaluate_use_the_average_raw_on_request(uninterrupt
     report = evaluate.main([run_dir, "--accelerator", "cpu"])  # the run's own test, re-run on the same CPU
     assert report["weights"] == "ema" and report["accuracy"] == pytest.approx(r["test_acc"], abs=1e-6)
     assert report["cross_entropy"] == pytest.approx(r["test_loss"], rel=1e-5)
-    raw_report = evaluate.main([run_dir, "--accelerator", "cpu", "--raw-weights"])
+    raw_report = evaluate.main([run_dir, "--accelerator", "cpu", "--raw-weights", "--overwrite"])
     assert raw_report["weights"] == "raw" and raw_report["cross_entropy"] != pytest.approx(r["test_loss"], rel=1e-5)
 
 
