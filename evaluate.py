@@ -188,5 +188,11 @@ def main(argv=None):
     return report
 
 
+
+def cli():
+    """The installed command, cifar10-lab-evaluate: main's return value is for Python callers, not an exit status."""
+    main()
+
+
 if __name__ == "__main__":
     main()

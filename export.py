@@ -145,5 +145,11 @@ def main(argv=None):
     print(f"wrote {out} ({args.format}, {model.weights} weights, {os.path.getsize(out) / 2**20:.1f} MiB): matches the PyTorch model, {check}")
 
 
+
+def cli():
+    """The installed command, cifar10-lab-export: main's return value is for Python callers, not an exit status."""
+    main()
+
+
 if __name__ == "__main__":
     main()

@@ -101,5 +101,11 @@ def main(argv=None):
         sys.exit(1)
 
 
+
+def cli():
+    """The installed command, cifar10-lab-predict: main's return value is for Python callers, not an exit status."""
+    main()
+
+
 if __name__ == "__main__":
     main()

@@ -425,5 +425,11 @@ def main(argv=None):
     return out
 
 
+
+def cli():
+    """The installed command, cifar10-lab-report: main's return value is for Python callers, not an exit status."""
+    main()
+
+
 if __name__ == "__main__":
     main()

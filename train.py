@@ -56,5 +56,11 @@ def main(argv=None, callbacks=()):
     return results
 
 
+
+def cli():
+    """The installed command, cifar10-lab-train: main's return value is for Python callers, not an exit status."""
+    main()
+
+
 if __name__ == "__main__":
     main()
