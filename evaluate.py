@@ -32,15 +32,14 @@ from torchmetrics.classification import (MulticlassAccuracy, MulticlassCalibrati
                                          MulticlassF1Score, MulticlassPrecision, MulticlassRecall)
 
 from datamodules.cifar10 import CLASSES
-from models import init_params
+from config.signatures import models
 from inference import add_weights_flag, load_run
 from inference import plots
 from training import console
-from training.config import Parser
 from inference.data import test_data
 from runfolder import BadInput, RunFolder, one_line_errors, strict_json
 from runfolder.folder import CALIBRATION, CONFUSION, EVAL_METRICS, MISTAKES, WANDB_ID
-from training.checks import FOLDER, NEW_FILE, RUN_FOLDER, checkpoint_arg, require
+from config.checks import FOLDER, NEW_FILE, RUN_FOLDER, Parser, checkpoint_arg, require
 
 ECE_BINS = 15      # equal-width confidence bins of the expected calibration error (Guo et al. 2017 use 15)
 N_MISTAKES = 32    # images in mistakes.png
@@ -144,7 +143,7 @@ def main(argv=None):
             ("output", os.path.join(folder.eval_dir, EVAL_METRICS), NEW_FILE, args.overwrite))
     model, cfg = load_run(args.run_dir, args.checkpoint, raw_weights=args.raw_weights)
     if args.tta is not None:
-        if "tta" not in init_params(type(model)):
+        if "tta" not in models()[cfg["model"]].settings:
             raise BadInput(f"--tta: {cfg['model']} has no test-time augmentation")
         model.hparams.tta = args.tta
     data = test_data(cfg, args.data_dir)

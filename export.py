@@ -28,10 +28,9 @@ import torch
 from inference import add_weights_flag, load_run
 from models.numpy_classifier import NumpyMLPClassifier
 from training import console
-from training.config import Parser
 from inference.data import test_data, test_images
 from runfolder import BadInput, one_line_errors
-from training.checks import FOLDER, NEW_FILE, RUN_FOLDER, checkpoint_arg, require
+from config.checks import FOLDER, NEW_FILE, RUN_FOLDER, Parser, checkpoint_arg, require
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt", "npz": ".npz"}
 DEFAULT_NAME = "model"  # RUN_DIR/model.<extension> unless --out says otherwise

@@ -25,9 +25,8 @@ from datamodules.cifar10 import CLASSES
 from datamodules.images import read_image
 from inference import add_weights_flag, load_run
 from training import console
-from training.config import Parser
+from config.checks import FILE_OR_FOLDER, RUN_FOLDER, Parser, checkpoint_arg, require
 from runfolder import BadInput, one_line_errors
-from training.checks import FILE_OR_FOLDER, RUN_FOLDER, checkpoint_arg, require
 
 BATCH = 256  # images per forward pass
 

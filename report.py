@@ -26,14 +26,14 @@ import textwrap
 
 import numpy as np
 
+from config.checks import FOLDER, NEW_FILE, OUT_FOLDER, Parser, require
+from config.resolve import runtime_keys
 from runfolder import BadInput, RunFolder, strict_json
 from training import compare, provenance, stats
-from training.checks import FOLDER, NEW_FILE, OUT_FOLDER, Parser, require
-from training.config import RUNTIME_KEYS
 
-# What never splits or labels rows: where/how a run ran (training.config), and the seed, over which
+# What never splits or labels rows: where/how a run ran (config: Runtime[...]), and the seed, over which
 # rows pool (mean +- std), and the preset's name (its values are in the config already).
-POOLED = RUNTIME_KEYS | {"seed", "preset"}
+POOLED = runtime_keys() | {"seed", "preset"}
 REPORT = "report.md"  # in the output folder, beside loss.png and accuracy.png
 SMOOTH = 25        # train curves are per batch: a moving mean over this many logged points
 LABEL_WIDTH = 44   # legend labels wrap at this many characters ...

@@ -9,7 +9,7 @@
     python train.py --preset seed-best --seeds 5           # seeds 42..46 in runs/NAME/s42 ... s46, pooled
     python train.py --preset mlp-best --find-lr            # learning-rate range test: a plot, a suggestion
 
-training/config.py layers the settings, training/run.py runs them; the run folder gets config.yaml,
+config/ layers the settings, training/run.py runs them; the run folder gets config.yaml,
 metrics.csv, checkpoints/ and results.json (runfolder/folder.py). Exit status: 0 completed,
 1 bad data or folder, 2 bad settings (flags, config files, and paths that are missing, of the wrong
 kind or cannot be written: all named in one line, before anything runs), 3 diverged, 128 + N stopped
@@ -21,7 +21,7 @@ import sys
 import yaml
 
 from training import console
-from training.config import resolve
+from config.resolve import resolve
 
 
 def main(argv=None, callbacks=()):

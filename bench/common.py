@@ -10,7 +10,7 @@ import platform
 import statistics
 import time
 
-from training.checks import FOLDER, Parser, path_type
+from config.checks import FOLDER, Parser, path_type
 
 
 def measure(fn, repeats=5, warmup=1, clock=time.perf_counter):

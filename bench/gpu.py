@@ -40,7 +40,7 @@ import tempfile
 import time
 
 from runfolder.folder import strict_json
-from training.checks import FILE, FOLDER, OUT_FOLDER, Parser, path_type
+from config.checks import FILE, FOLDER, OUT_FOLDER, Parser, path_type
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TABLE, RAW, LOG, TESTS_XML = "gpu.md", "gpu.json", "gpu.log", "gpu-tests.xml"  # what --out gets

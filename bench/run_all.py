@@ -15,7 +15,8 @@ import time
 
 from . import common
 
-MODULES = ["data_pipeline", "augment", "memory", "lightning_overhead", "numpy_mlp", "layernorm", "packing"]  # lightning_overhead has fast_step's row
+MODULES = ["data_pipeline", "augment", "memory", "lightning_overhead", "numpy_mlp", "layernorm", "packing",
+           "startup"]  # lightning_overhead has fast_step's row
 
 
 def load(name):

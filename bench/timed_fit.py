@@ -14,7 +14,8 @@ import torch
 
 from runfolder.folder import RunFolder
 from training.callbacks import StopOnDivergence
-from training.config import model_kwargs, resolve
+import models
+from config.resolve import model_kwargs, resolve
 from training.loggers import build_loggers, finish_loggers
 from training.run import build_data
 from training.trainer import build_trainer
@@ -48,7 +49,7 @@ def quiet(terminal=False):
 def config(flags, data_dir, run_dir="unused"):
     """(cfg, model class, its init kwargs) for train.py's flags."""
     cfg = resolve(flags + ["--data-dir", data_dir, "--output-dir", run_dir])[0]
-    return (cfg, *model_kwargs(cfg))
+    return cfg, models.load(cfg["model"]), model_kwargs(cfg)
 
 
 def data_module(cfg):

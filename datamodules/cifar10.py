@@ -8,17 +8,19 @@ Under a Trainer on a GPU the tensor and the augmentation live on that GPU; under
 iterates its own shard.
 """
 import warnings
+from typing import Literal
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
 
+from config.types import Count, Fraction, NonNegative, PositiveInt, Runtime
 from runfolder import BadInput
 
 from . import files
 from .augment import FLIPS, PADS
 from .batches import Batches
-from .policies import Augmentations
+from .policies import POLICIES, Augmentations
 
 # Per-channel mean and std of the 50,000 official training images in [0, 1] units: stack the five
 # data batches, divide by 255, reshape to (50000, 3, 1024), then mean and (population) std over axes
@@ -41,9 +43,29 @@ class CIFAR10DataModule(pl.LightningDataModule):
     num_classes = 10
     dims = (3, 32, 32)
 
-    def __init__(self, data_dir="data", batch_size=128, eval_batch_size=1000, val_size=5000, augment=False,
-                 crop_padding=4, crop_pad="zeros", flips="random", policy="none", erase=0.0, cutout=0, mixup=0.0,
-                 cutmix=0.0, normalize="standard", seed=42, download=True):
+    def __init__(self, data_dir: Runtime[str] = "data", batch_size: PositiveInt = 128,
+                 eval_batch_size: Runtime[PositiveInt] = 1000, val_size: Count = 5000, augment: bool = False,
+                 crop_padding: Count = 4, crop_pad: Literal[PADS] = "zeros", flips: Literal[FLIPS] = "random",
+                 policy: Literal[POLICIES] = "none", erase: Fraction = 0.0, cutout: Count = 0,
+                 mixup: NonNegative = 0.0, cutmix: NonNegative = 0.0, normalize: Literal[tuple(NORMALIZE)] = "standard",
+                 seed: int = 42, *, download=True):
+        """
+        data_dir: folder holding cifar-10-batches-py/ or cifar-10-python.tar.gz
+        batch_size: training batch size per device
+        eval_batch_size: batch size of validation and test
+        val_size: images held out of train for validation; 0 = none
+        augment: random crop (zero padding --crop-padding) and horizontal flip
+        crop_padding: --augment's crop padding in pixels; 0 = flip only
+        crop_pad: --augment's crop fills shifted-in pixels with zeros or a reflection
+        flips: --augment's flips: random per image per epoch, or alternate (airbench94's: each image the other way each epoch)
+        policy: per-image augmentation policy after crop/flip: AutoAugment's CIFAR-10 policy, RandAugment, TrivialAugmentWide
+        erase: random erasing: erase a random box of each image with this probability
+        cutout: Cutout: blank a PX x PX square of every image (16 is the paper's for CIFAR-10); 0 = off
+        mixup: MixUp with lambda ~ Beta(ALPHA, ALPHA) (0.2 is common); 0 = off; soft labels
+        cutmix: CutMix with lambda ~ Beta(ALPHA, ALPHA) (1.0 is common); 0 = off; with --mixup: one of the two per batch
+        normalize: standard = per-channel z-score, center = mean only
+        seed: the run's seed: the split, the initial weights, the batches
+        """
         super().__init__()
         if normalize not in NORMALIZE:
             raise ValueError(f"normalize must be one of {sorted(NORMALIZE)}, got {normalize!r}")

@@ -5,7 +5,7 @@
 """
 from datamodules import CIFAR10DataModule
 from runfolder import BadInput
-from training.config import data_kwargs
+from config.resolve import data_kwargs
 
 
 def test_data(cfg, data_dir=None):

@@ -5,8 +5,8 @@
     model, cfg = load_run("runs/X", raw_weights=True)    # a --ema run's raw weights, not the average
     logits = model(model.preprocess(images))              # images: uint8 (N, 3, 32, 32), RGB
 
-The class comes from the config's model name through the registry (models.MODELS), its settings
-from the config (the keys its __init__ accepts, models.init_params), its weights from the checkpoint:
+The class comes from the config's model name (models.load), its settings from the config (the keys
+its __init__ declares, config.resolve.model_kwargs), its weights from the checkpoint:
 the state_dict, and whatever the class's on_load_checkpoint reads (the NumPy MLP keeps its arrays
 there). Lightning's load_from_checkpoint would rebuild from the checkpoint's saved hyperparameters
 instead, which include keys a class fixes itself (LayerNormMLP: batchnorm) and so fail. "best" is
@@ -24,7 +24,9 @@ import torch
 import torch.nn as nn
 
 from datamodules.cifar10 import NORMALIZE
-from models import MODELS, init_params
+import models
+from config.resolve import model_kwargs
+from config.signatures import models as known_models
 from runfolder import BadInput, RunFolder
 from runfolder.checkpoint import read as read_checkpoint
 from runfolder.folder import RAW_STATE, WEIGHTS_EMA, WEIGHTS_RAW
@@ -48,15 +50,15 @@ def load_run(run_dir, checkpoint="best", map_location="cpu", raw_weights=False):
     folder = RunFolder(run_dir)
     cfg = folder.read_config()
     name = cfg.get("model")
-    if name not in MODELS:
-        raise BadInput(f"{folder.config_path}: model {name!r} is none of {', '.join(MODELS)}")
+    if name not in known_models():
+        raise BadInput(f"{folder.config_path}: model {name!r} is none of {', '.join(known_models())}")
     if cfg.get("normalize") not in NORMALIZE:
         raise BadInput(f"{folder.config_path}: normalize {cfg.get('normalize')!r} is none of {', '.join(NORMALIZE)}")
     path = folder.checkpoint(checkpoint)
-    cls = MODELS[name].load()
+    cls = models.load(name)
     try:
         with torch.random.fork_rng(devices=[]):  # the random init is overwritten; leave the caller's RNG alone
-            model = cls(**{k: cfg[k] for k in init_params(cls) if k in cfg})
+            model = cls(**model_kwargs(cfg))
     except (TypeError, ValueError) as e:  # a config the class rejects: edited by hand, or from another version
         raise BadInput(f"{folder.config_path}: not valid {name} settings ({e})") from None
     state = read_checkpoint(path)  # weights only: a file that would run code is refused, in one line

@@ -9,6 +9,7 @@ Training labels are class indices (B,) or, under MixUp/CutMix, soft labels (B, C
 cross-entropy takes either, and train/acc gives each image `top_class_credit`.
 """
 import math
+from typing import Literal
 
 import pytorch_lightning as pl
 import torch
@@ -16,13 +17,26 @@ import torch.nn.functional as F
 from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
+from config.types import Count, Fraction, NonNegative, Positive
+
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "cosine", "linear")
 
 
 class Classifier(pl.LightningModule):
-    def __init__(self, optimizer="sgd", lr=1e-3, momentum=0.0, nesterov=False, weight_decay=0.0,
-                 schedule="constant", warmup_steps=0, label_smoothing=0.0, num_classes=10):
+    def __init__(self, optimizer: Literal[OPTIMIZERS] = "sgd", lr: Positive = 1e-3, momentum: NonNegative = 0.0,
+                 nesterov: bool = False, weight_decay: NonNegative = 0.0, schedule: Literal[SCHEDULES] = "constant",
+                 warmup_steps: Count = 0, label_smoothing: Fraction = 0.0, *, num_classes=10):
+        """
+        optimizer: the optimizer
+        lr: learning rate
+        momentum: SGD momentum
+        nesterov: Nesterov momentum (sgd)
+        weight_decay: weight decay (adamw: decoupled)
+        schedule: lr schedule after warm-up
+        warmup_steps: steps of linear lr warm-up
+        label_smoothing: share of the training target spread over all classes
+        """
         super().__init__()
         self.save_hyperparameters()  # collects the subclass's init args too
         if optimizer not in OPTIMIZERS:

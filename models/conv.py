@@ -4,6 +4,8 @@ A subclass returns its net from `build_net()`; inputs and logits are (B, 3, 32, 
     channels_last  NHWC memory layout for the net and its inputs: what GPU tensor cores want
     tta            test-time augmentation in val/test: 0 = none, 1 = mirror, 2 = mirror + 1-pixel shifts
 """
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
 
@@ -13,7 +15,11 @@ TTA_LEVELS = (0, 1, 2)
 
 
 class ConvClassifier(Classifier):
-    def __init__(self, channels_last=False, tta=0, **optim):
+    def __init__(self, channels_last: bool = False, tta: Literal[TTA_LEVELS] = 0, **optim):
+        """
+        channels_last: NHWC memory layout, faster convolutions on GPUs
+        tta: test-time augmentation in val/test: 1 = mirror, 2 = mirror + shifts
+        """
         super().__init__(**optim)
         if tta not in TTA_LEVELS:
             raise ValueError(f"tta must be one of {TTA_LEVELS}, got {tta!r}")

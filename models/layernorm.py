@@ -7,6 +7,8 @@ Each sample (row) is normalised over its M features with the biased variance, th
 Unlike batch norm nothing is shared across the batch, so train and eval agree and a batch of 1 works.
 tests/models/test_layernorm.py checks all three against torch.nn.functional.layer_norm.
 """
+from typing import Literal
+
 import torch
 import torch.nn as nn
 
@@ -94,14 +96,14 @@ NORMS = {"manual": LayerNormManualModule, "autograd": LayerNormAutograd, "torch"
 
 
 class LayerNormMLP(MLP):
-    """The MLP with LayerNorm after each hidden Linear, in place of batch norm.
-
-    norm_impl picks the implementation: manual (hand-written backward), autograd, or torch's nn.LayerNorm.
-    """
-
+    """MLP with the custom LayerNorm after each hidden layer, in place of batch norm"""
+    name = "layernorm_mlp"
     fixed_params = ("batchnorm",)  # LayerNorm replaces batch norm: not a setting of this model
 
-    def __init__(self, norm_impl="manual", **mlp):
+    def __init__(self, norm_impl: Literal[tuple(NORMS)] = "manual", **mlp):
+        """
+        norm_impl: hand-written backward (manual), autograd, or torch's nn.LayerNorm
+        """
         if norm_impl not in NORMS:
             raise ValueError(f"norm_impl must be one of {sorted(NORMS)}, got {norm_impl!r}")
         super().__init__(batchnorm=False, **mlp)

@@ -5,7 +5,11 @@
 `hidden=[]` is softmax regression. The norm goes after each hidden Linear, never after the output
 layer; subclasses choose it through `make_norm` (the LayerNorm MLP does).
 """
+from typing import Literal
+
 import torch.nn as nn
+
+from config.types import Fraction, Sizes
 
 from .base import Classifier
 
@@ -19,8 +23,18 @@ INITS = ("default", "kaiming", "course", "small-first")
 
 
 class MLP(Classifier):
-    def __init__(self, hidden=(100,), activation="elu", batchnorm=False, dropout=0.0, init="default",
-                 n_inputs=3072, **optim):
+    """PyTorch MLP: hidden sizes, batch norm, ELU/Tanh/ReLU (course: 0.48)"""
+    name = "mlp"
+
+    def __init__(self, hidden: Sizes = (100,), activation: Literal[tuple(ACTIVATIONS)] = "elu", batchnorm: bool = False,
+                 dropout: Fraction = 0.0, init: Literal[INITS] = "default", *, n_inputs=3072, **optim):
+        """
+        hidden: hidden layer sizes (64 128, 64,128 or [64,128]); none = softmax regression
+        activation: after each hidden layer
+        batchnorm: batch norm after each hidden linear layer
+        dropout: dropout after each hidden activation
+        init: weight init: course = N(0, 1e-4) everywhere, small-first = only in the first layer
+        """
         super().__init__(**optim)
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")

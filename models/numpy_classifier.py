@@ -8,11 +8,15 @@ schedules and the LR monitor work as for the other models. Only plain SGD applie
 Batches arrive as float32 tensors (B, 3, 32, 32), possibly on a GPU; they are copied to NumPy and
 flattened to (B, 3072). Logits go back as tensors, so the shared metrics and eval steps apply as is.
 """
+from typing import Literal
+
 import numpy as np
 import torch
 
+from config.types import Sizes
+
 from .base import Classifier, lr_factor, top_class_credit
-from .numpy_mlp import MLP, CrossEntropyModule
+from .numpy_mlp import INITS, MLP, CrossEntropyModule
 
 
 def to_numpy(x):
@@ -41,7 +45,16 @@ class NumpySGD(torch.optim.Optimizer):
 
 
 class NumpyMLPClassifier(Classifier):
-    def __init__(self, hidden=(100,), activation="elu", init="course", n_inputs=3072, **optim):
+    """NumPy MLP with hand-written backward passes (course: 0.48)"""
+    name = "numpy_mlp"
+
+    def __init__(self, hidden: Sizes = (100,), activation: Literal["elu"] = "elu", init: Literal[INITS] = "course",
+                 *, n_inputs=3072, **optim):
+        """
+        hidden: hidden layer sizes (64 128, 64,128 or [64,128]); none = softmax regression
+        activation: ELU, as the course's NumPy MLP
+        init: weight init: course = N(0, 1e-4), kaiming = He normal
+        """
         super().__init__(**optim)
         hp = self.hparams
         if activation != "elu":

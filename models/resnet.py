@@ -59,5 +59,8 @@ def course_net(num_classes=10):
 
 
 class ResNet(ConvClassifier):
+    """the course's pre-activation ConvNet (course: 0.79)"""
+    name = "resnet"
+
     def build_net(self):
         return course_net(self.hparams.num_classes)

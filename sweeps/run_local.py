@@ -32,7 +32,7 @@ if __package__ in (None, ""):  # run as `python sweeps/run_local.py`
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from runfolder import BadInput  # noqa: E402
 from sweeps.sweep_file import ROOT, expand, grid, params, resolve_quietly  # noqa: E402  (ROOT: for the tests)
-from training.checks import OUT_FOLDER, Parser, require  # noqa: E402
+from config.checks import OUT_FOLDER, Parser, require  # noqa: E402
 from sweeps import sweep_file  # noqa: E402
 from training import packing  # noqa: E402
 from runfolder.folder import SEED_DIR  # noqa: E402
@@ -84,9 +84,9 @@ def command(sweep, index, out=None, extra=(), seed=None):
 
 def first_seed(extra):
     """--seed after -- (the last one), else train.py's default."""
-    from training.config import RUN_DEFAULTS
+    from config.signatures import data_settings
 
-    seed = RUN_DEFAULTS["seed"]
+    seed = data_settings()["seed"].default
     for i, word in enumerate(extra):
         if word == "--seed" and i + 1 < len(extra):
             seed = int(extra[i + 1])

@@ -34,7 +34,7 @@ if __package__ in (None, ""):  # run as `python sweeps/search.py`
 from runfolder import BadInput  # noqa: E402
 from sweeps import study as studies  # noqa: E402
 from sweeps.sweep_file import load, params, resolve_quietly, train_args  # noqa: E402
-from training.checks import OUT_FILE, Parser, require  # noqa: E402
+from config.checks import OUT_FILE, Parser, require  # noqa: E402
 
 PROG = "search.py"
 

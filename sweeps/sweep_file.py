@@ -15,7 +15,7 @@
 
 `wandb sweep` reads the same files. Everything here is checked before anything runs: a parameter
 must be a train.py flag, every value it can take must pass that flag's own type and choices
-(training/config.py), ranges need min < max; BadInput carries the one line to print.
+(config/), ranges need min < max; BadInput carries the one line to print.
 """
 import itertools
 import math
@@ -28,7 +28,7 @@ if ROOT not in sys.path:  # run as `python sweeps/x.py`: the repository's packag
     sys.path.insert(0, ROOT)
 
 from runfolder import BadInput, read_yaml  # noqa: E402  (stdlib and yaml only: no torch)
-from training.checks import FILE, did_you_mean, one_line, require  # noqa: E402  (stdlib and runfolder only)
+from config.checks import FILE, did_you_mean, one_line, require  # noqa: E402  (stdlib and runfolder only)
 
 METHODS = ("grid", "random", "bayes")
 # W&B distributions this reader maps onto a bounded range (search.py: onto Optuna's distributions).
@@ -73,8 +73,8 @@ class Param:
 
 def load(path, check=True):
     """The sweep file as a dict, with `name` and `metric` filled in; BadInput naming everything wrong
-    with it at once, in one line. check: also check every parameter against train.py's flags (imports
-    training.config)."""
+    with it at once, in one line. check: also check every parameter against train.py's flags
+    (config/: no torch)."""
     require(("SWEEP", path, FILE))
     sweep = read_yaml(path, BadInput)
     if not isinstance(sweep, dict) or "parameters" not in sweep or "program" not in sweep:
@@ -192,9 +192,9 @@ def check_flags(path, ps):
     """What is wrong with the parameters as train.py flags, a list of lines: each must be a flag a sweep
     may set, and each value it can take must pass that flag's own parsing (a range's min and max, every
     listed value)."""
-    from training.config import INVOCATION, build_parser, check_mapping
+    from config.resolve import all_settings, check_mapping
 
-    dests = {a.dest for a in build_parser()._actions if a.option_strings} - set(INVOCATION) - {"help"}
+    dests = set(all_settings())
     problems = []
     for p in ps:
         dest = p.name.replace("-", "_")
@@ -215,12 +215,12 @@ def check_flags(path, ps):
 
 
 def resolve_quietly(argv):
-    """training.config.resolve (train.py's settings, files and paths checked), with its one-line error
+    """config.resolve.resolve (train.py's settings, files and paths checked), with its one-line error
     turned into BadInput instead of an exit: what a runner checks before anything starts."""
     import contextlib
     import io
 
-    from training.config import resolve
+    from config.resolve import resolve
 
     err = io.StringIO()
     try:

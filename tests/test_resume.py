@@ -18,7 +18,7 @@ import torch
 import train
 from runfolder import RunFolder, checkpoint
 from runfolder.checkpoint import steps_in
-from training.config import RUN_NAME_ENV
+from config.resolve import RUN_NAME_ENV
 from training.resume import latest_checkpoint
 from training.run import DIVERGED_EXIT
 

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 import train
-from training.config import resolve
+from config.resolve import resolve
 from tests.conftest import ROOT
 
 

@@ -2,10 +2,10 @@
 (loading, evaluate, predict, export). Treat them as read-only; copy one to change it."""
 import os
 
-import models
 import train
+from config import signatures
 
-MODELS = tuple(models.MODELS)  # every registered model: loading, evaluating and exporting are generic over them
+MODELS = tuple(signatures.models())  # every registered model: loading, evaluating and exporting are generic over them
 EXTRA_FLAGS = {"resnet": ["--tta", "2"]}  # the config's TTA is part of what evaluate and export must reproduce
 _made = {}
 

@@ -16,6 +16,8 @@ import torch
 from lightning_fabric.utilities.exceptions import MisconfigurationException
 from pytorch_lightning.utilities import rank_zero_only
 
+import models
+from config.resolve import continue_keys, data_kwargs, model_kwargs
 from datamodules import CIFAR10DataModule
 from runfolder import BadInput, RunFolder, checkpoint
 from runfolder.checkpoint import steps_in
@@ -24,7 +26,6 @@ from runfolder.lock import RunLock
 
 from . import console, packing, provenance
 from .callbacks import Diverged, StopOnDivergence
-from .config import CONTINUE_KEYS, data_kwargs, model_kwargs
 from .distributed import shutdown_distributed
 from .early_stopping import EarlyStop
 from .loggers import build_loggers, finish_loggers
@@ -57,7 +58,7 @@ def train(cfg, callbacks=(), smoke=False):
         torch.set_float32_matmul_precision(cfg["matmul_precision"])
     folder = RunFolder(cfg["output_dir"])
     data = build_data(cfg)
-    cls, kwargs = model_kwargs(cfg)
+    cls, kwargs = models.load(cfg["model"]), model_kwargs(cfg)
     try:
         model = cls(**kwargs)
         if cfg["compile"] and not isinstance(getattr(model, "net", None), torch.nn.Module):
@@ -178,7 +179,7 @@ def tested_checkpoint(folder):
 
 def check_folder(folder, cfg):
     """Refuse, touching nothing, a folder this run must not write into: not a folder, not creatable, not a
-    run folder, or another config's run folder (only CONTINUE_KEYS may differ when continuing one)."""
+    run folder, or another config's run folder (only config.resolve.continue_keys() may differ when continuing one)."""
     path = folder.path
     if os.path.exists(path) and not os.path.isdir(path):
         raise BadInput(f"--output-dir {path} is a file, not a folder")
@@ -186,7 +187,8 @@ def check_folder(folder, cfg):
         raise BadInput(f"--output-dir {path} is not empty and holds no run (no config.yaml): choose another")
     if folder.has_config():
         saved = folder.read_config()
-        differ = sorted(k for k in set(saved) | set(cfg) if k not in CONTINUE_KEYS and saved.get(k) != cfg.get(k))
+        may_change = continue_keys()
+        differ = sorted(k for k in set(saved) | set(cfg) if k not in may_change and saved.get(k) != cfg.get(k))
         if differ:
             shown = ", ".join(f"{k} {saved.get(k)!r} -> {cfg.get(k)!r}" for k in differ[:4])
             raise BadInput(f"{path} holds a run with other settings ({shown}"

@@ -14,7 +14,7 @@ import os
 import sys
 
 from . import packing, stats
-from .config import GROUP_ENV
+from config.resolve import GROUP_ENV
 from runfolder import RunFolder
 from runfolder.folder import SEED_DIR
 

@@ -8,7 +8,14 @@ import torch
 import torch.nn as nn
 
 import train
-from models import FAST_RECIPE, MODELS, fast_resnet as fast, init_params
+import models
+from config import signatures
+from config.resolve import defaults
+from models import fast_resnet as fast
+from runfolder import checkpoint
+from runfolder.folder import RunFolder
+
+FAST_RECIPE = defaults("fast_resnet")  # its course defaults: the recipe (configs/models.yaml)
 
 # airbench94, as published: per 1024 examples of a summed loss, batch 1024, 9.9 epochs of 50,000 images.
 AIRBENCH = dict(lr=11.5, weight_decay=0.0153, momentum=0.85, bias_scaler=64.0, batch_size=1024, epochs=9.9,
@@ -166,8 +173,8 @@ def test_lookahead_pulls_weights_back_to_the_average():
 
 
 def test_its_own_optimizer_and_schedule_are_not_settings():
-    assert MODELS["fast_resnet"].load() is fast.FastResNet
-    params = init_params(fast.FastResNet)
+    assert models.load("fast_resnet") is fast.FastResNet
+    params = signatures.models()["fast_resnet"].settings
     assert not {"optimizer", "schedule", "warmup_steps", "arch"} & set(params)
     assert {"channels_last", "tta", "lr", "momentum", "nesterov", "weight_decay", "label_smoothing"} <= set(params)
     model = fast.FastResNet(lr=0.5, momentum=0.9, nesterov=True, weight_decay=1e-3)

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 import train
-from training.config import model_kwargs, resolve
+from config.resolve import model_kwargs, resolve
 from models.layernorm import LayerNormAutograd, LayerNormManualFunction, LayerNormManualModule, LayerNormMLP
 from models.mlp import MLP
 
@@ -105,7 +105,7 @@ def test_mlp_rejects_unknown_norm_impl():
 
 
 def resolved_kwargs(argv):
-    return model_kwargs(resolve(argv)[0])[1]
+    return model_kwargs(resolve(argv)[0])
 
 
 def test_seed_best_preset_drops_batchnorm():

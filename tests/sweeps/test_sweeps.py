@@ -8,7 +8,7 @@ import shlex
 import pytest
 import yaml
 
-from training.config import build_parser, resolve
+from config.resolve import resolve
 from sweeps import run_local
 
 # The grid files; random and bayes files are sweeps/search.py's (tests/sweeps/test_search.py checks them).
@@ -27,12 +27,11 @@ def test_every_command_of_a_sweep_is_accepted_by_train(path):
     assert sweep["program"] == "train.py" and any("${args" in c for c in sweep["command"])
     configs = run_local.grid(sweep)
     assert len(configs) > 1
-    parser = build_parser()
     for i, params in enumerate(configs):
         argv = run_local.command(sweep, i)
         assert argv[1] == os.path.join(run_local.ROOT, "train.py")
         try:
-            cfg, _ = resolve(argv[2:], parser)
+            cfg, _ = resolve(argv[2:])
         except SystemExit:
             pytest.fail(f"{path} config {i}: train.py rejects {argv[2:]}")
         for key, value in params.items():  # the value the sweep meant is the value the run gets

@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import ROOT
 from training import packing, seeds
-from training.config import resolve
+from config.resolve import resolve
 
 
 def group(tmp_path, tiny_args, *flags, env=None):

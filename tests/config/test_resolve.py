@@ -1,4 +1,4 @@
-"""training/config.py: config files, presets as files, layering, validation, --print-config, --smoke."""
+"""config/: config files, presets as files, layering, validation, --print-config, --smoke."""
 import csv
 import os
 import subprocess
@@ -10,7 +10,7 @@ import yaml
 
 import train
 from tests.conftest import ROOT
-from training.config import CONFIG_DIR, RUNTIME_KEYS, presets, resolve
+from config.resolve import COURSE, CONFIG_DIR, presets, resolve, runtime_keys
 
 
 def config_of(argv):
@@ -72,7 +72,8 @@ def test_every_flag_a_model_lacks_in_one_line(tmp_path, capsys):
 
 
 def test_presets_are_the_config_files_in_configs(capsys):
-    assert set(presets()) == {os.path.splitext(f)[0] for f in os.listdir(CONFIG_DIR) if f.endswith(".yaml")}
+    assert set(presets()) == {os.path.splitext(f)[0] for f in os.listdir(CONFIG_DIR)
+                              if f.endswith(".yaml") and f != os.path.basename(COURSE)}
     with pytest.raises(SystemExit):
         train.main(["--help"])
     out = capsys.readouterr().out
@@ -118,10 +119,20 @@ def test_grad_clip_and_accumulate_reach_the_trainer(tiny_args):
 
 
 def test_runtime_keys_are_where_and_how_a_run_ran():
-    assert {"data_dir", "output_dir", "logger", "devices", "eval_every"} <= RUNTIME_KEYS
-    assert not {"lr", "hidden", "seed", "max_steps", "batch_size"} & RUNTIME_KEYS
+    assert {"data_dir", "output_dir", "logger", "devices", "eval_every"} <= runtime_keys()
+    assert not {"lr", "hidden", "seed", "max_steps", "batch_size"} & runtime_keys()
 
 
 def test_models_numpy_mlp_imports_no_torch():
     code = "import sys, models.numpy_mlp; assert 'torch' not in sys.modules, 'torch was imported'"
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["--model", "resnet", "--help"], ["--preset", "fast", "--print-config"],
+                                  ["--lr", "fast"], ["--norm-impl", "torch"]])
+def test_help_print_config_and_errors_import_nothing_heavy(argv):
+    code = ("import sys, train\ntry: train.main(%r)\nexcept SystemExit: pass\n"
+            "heavy = [m for m in ('torch', 'pytorch_lightning', 'lightning', 'wandb') if m in sys.modules]\n"
+            "assert not heavy, heavy" % argv)
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

@@ -1,5 +1,5 @@
-"""training/checks.py: near-miss suggestions and one-line problem lists."""
-from training.checks import did_you_mean, one_line
+"""config/checks.py: near-miss suggestions and one-line problem lists."""
+from config.checks import did_you_mean, one_line
 
 
 def test_did_you_mean_spells_the_suggestion_as_the_user_did():

@@ -1,0 +1,99 @@
+"""Flags made from settings: a setting's type (config/types.py) becomes the flag's parsing and checks.
+
+    flag_of    a Setting -> add_argument's keywords
+    Raising    argparse raising BadInput, for checking a file's values (commands use config.checks.Parser)
+"""
+import argparse
+import math
+import typing
+from typing import Annotated, Literal, Union
+
+from runfolder import BadInput
+
+from .types import Length, Range, Runtime
+
+
+class Raising(argparse.ArgumentParser):
+    """The same flags, raising BadInput instead of exiting: for checking a file's values one key at a time."""
+
+    def error(self, message):
+        raise BadInput(message)
+
+
+def number(kind, low=None, low_ok=False, high=None):
+    """An argparse type: a finite number of `kind`, > low (>= low with low_ok), <= high."""
+    def parse(text):
+        try:
+            value = kind(text)
+        except (TypeError, ValueError):
+            raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {text!r}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+        if low is not None and (value < low or value == low and not low_ok):
+            raise argparse.ArgumentTypeError(f"must be {'>=' if low_ok else '>'} {low}, got {text}")
+        if high is not None and value > high:
+            raise argparse.ArgumentTypeError(f"must be <= {high}, got {text}")
+        return value
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
+
+
+def items(parse):
+    """`64`, `64,128` or `[64, 128]` (a W&B sweep's ${args} form) -> a list, each item parsed."""
+    def split(text):
+        return [parse(t) for t in text.strip("[]").replace(",", " ").split()]
+    return split
+
+
+class Flatten(argparse.Action):
+    """--hidden 64 128, --hidden 64,128 and --hidden=[64, 128] all give [64, 128]; --hidden alone gives []."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, [n for v in values for n in v])
+
+
+def unwrap(kind):
+    """A setting's type -> (base type, Range or None, may-change marker or None), through Annotated and Optional."""
+    bound = marker = None
+    while True:
+        if typing.get_origin(kind) is Annotated:
+            kind, *meta = typing.get_args(kind)
+            bound = next((m for m in meta if isinstance(m, Range)), bound)
+            marker = next((m for m in meta if m in (Runtime, Length)), marker)
+        elif typing.get_origin(kind) is Union:
+            kind = next(a for a in typing.get_args(kind) if a is not type(None))
+        else:
+            return kind, bound, marker
+
+
+def parse_of(kind):
+    """The argparse type for a base type and its bound."""
+    base, bound, _ = unwrap(kind)
+    if base in (int, float):
+        return number(base, *(bound.low, bound.low_ok, bound.high) if bound else ())
+    return base if base is not str else None
+
+
+def flag_of(setting, default_text=None):
+    """add_argument's keywords for a Setting (its default shown in the help when given)."""
+    base, _, _ = unwrap(setting.type)
+    help_text = setting.help + (f" (default: {default_text})" if default_text is not None else "")
+    kw = dict(help=help_text or None)
+    if base is bool:
+        kw["action"] = argparse.BooleanOptionalAction
+    elif typing.get_origin(base) is Literal:
+        choices = list(typing.get_args(base))
+        kw["choices"] = choices
+        if not isinstance(choices[0], str):
+            kw["type"] = type(choices[0])
+    elif typing.get_origin(base) is list:
+        (item,) = typing.get_args(base)
+        kw.update(type=items(parse_of(item) or str), nargs="*", action=Flatten,
+                  metavar="N" if unwrap(item)[0] in (int, float) else None)
+    elif parse_of(setting.type):
+        kw["type"] = parse_of(setting.type)
+    return kw
+
+
+def flag_name(name):
+    return "--" + name.replace("_", "-")
