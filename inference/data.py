@@ -3,16 +3,18 @@
     data = test_data(cfg, data_dir)     # the run's data module, set up, never downloading
     images, labels = test_images(data, n)
 """
+from config.resolve import data_kwargs
+from config.signatures import data_settings
 from datamodules import CIFAR10DataModule
 from runfolder import BadInput
-from config.resolve import data_kwargs
 
 
 def test_data(cfg, data_dir=None):
     """The run's data module (its normalisation and eval batch size), set up, reading `data_dir` (default:
     the run's own). Never downloads: a run copied elsewhere says where it looked, and how to point it."""
     settings = data_kwargs(cfg)
-    settings.update(data_dir=data_dir or cfg.get("data_dir") or "data", download=False, augment=False)
+    default = data_settings()["data_dir"].default
+    settings.update(data_dir=data_dir or cfg.get("data_dir") or default, download=False, augment=False)
     data = CIFAR10DataModule(**settings)
     try:
         data.setup()

@@ -17,7 +17,7 @@ from lightning_fabric.utilities.exceptions import MisconfigurationException
 from pytorch_lightning.utilities import rank_zero_only
 
 import models
-from config.resolve import continue_keys, data_kwargs, model_kwargs
+from config.resolve import continue_keys, data_kwargs, defaults, model_kwargs
 from datamodules import CIFAR10DataModule
 from runfolder import BadInput, RunFolder, checkpoint
 from runfolder.checkpoint import steps_in
@@ -186,13 +186,14 @@ def check_folder(folder, cfg):
     if os.path.isdir(path) and set(os.listdir(path)) - {LR_FIND_PLOT, LR_FIND_DATA} and not folder.has_config():
         raise BadInput(f"--output-dir {path} is not empty and holds no run (no config.yaml): choose another")
     if folder.has_config():
-        saved = folder.read_config()
+        # a setting newer than the folder ran at its default, which is what an older version did
+        saved = {**defaults(cfg["model"]), **folder.read_config()}
         may_change = continue_keys()
         differ = sorted(k for k in set(saved) | set(cfg) if k not in may_change and saved.get(k) != cfg.get(k))
         if differ:
             shown = ", ".join(f"{k} {saved.get(k)!r} -> {cfg.get(k)!r}" for k in differ[:4])
             raise BadInput(f"{path} holds a run with other settings ({shown}"
-                                 f"{', ...' if len(differ) > 4 else ''}): choose another --output-dir")
+                           f"{', ...' if len(differ) > 4 else ''}): choose another --output-dir")
     try:
         os.makedirs(path, exist_ok=True)
     except OSError as e:
