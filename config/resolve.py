@@ -187,7 +187,7 @@ def check_mapping(raw, path, model=None):
     if raw is None:
         return {}
     if not isinstance(raw, dict):
-        raise BadInput(f"{path}: expected a mapping of setting: value, found {type(raw).__name__}")
+        raise BadInput(f"{path}: expected a mapping of flag: value, found {type(raw).__name__}")
     every = all_settings()
     mine = settings_of(model) if model else every
     out, problems, foreign = {}, [], []
@@ -293,7 +293,7 @@ def _files(known):
         try:
             raw = read_yaml(path)
             if raw is not None and not isinstance(raw, dict):
-                raise BadInput(f"{path}: expected a mapping of setting: value, found {type(raw).__name__}")
+                raise BadInput(f"{path}: expected a mapping of flag: value, found {type(raw).__name__}")
             raw = dict(raw or {})
             if "seeds" in raw:  # a seed group
                 seeds = raw.pop("seeds")
