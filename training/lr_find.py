@@ -28,11 +28,12 @@ import tempfile
 
 import pytorch_lightning as pl
 
+import models
+from config.resolve import model_kwargs
 from runfolder import BadInput, RunFolder, strict_json
 from runfolder.folder import LR_FIND_DATA, LR_FIND_PLOT
 
 from . import console
-from .config import model_kwargs
 
 STEPS = 100                 # batches, one learning rate each (Lightning's default)
 MIN_LR, MAX_LR = 1e-6, 1.0  # below 1e-6 nothing moves in 100 steps; above 1 every model here diverges
@@ -52,7 +53,7 @@ def find_lr(cfg, smoke=False):
         raise BadInput(f"--output-dir {folder.path} holds a run already: --find-lr writes into a new folder")
     pl.seed_everything(cfg["seed"], workers=True, verbose=False)
     data = build_data(cfg)
-    cls, kwargs = model_kwargs(cfg)
+    cls, kwargs = models.load(cfg["model"]), model_kwargs(cfg)
     try:
         model = cls(**kwargs)
     except ValueError as e:
