@@ -1,8 +1,8 @@
 """FastResNet: the fast recipe's net and its training, after Keller Jordan's airbench94 ("94% on CIFAR-10 in
 3.29 seconds on a single GPU", 2024; the airbench package, 0.1.8).
 
-The recipe is in two places: the net's and the training's constants here (HYP), and the flags that go
-with them in models/__init__.py (FAST_RECIPE: lr, momentum, batch, steps, augmentation, TTA, ...).
+The recipe is in two places: the net's and the training's constants here (HYP), and the settings that go
+with them in configs/models.yaml (fast_resnet: lr, momentum, batch, steps, augmentation, TTA, ...).
 What makes it fast, and where it lives:
 
     small net, 3 conv groups, ~2M params ......... FastNet (below)
@@ -12,21 +12,21 @@ What makes it fast, and where it lives:
     BN with frozen scale, fast-learning bias ..... frozen_scale_bn, param_groups
     warm-up then decay, never to zero ............ triangle
     lookahead (EMA pulled back every 5 steps) .... Lookahead, FastResNet.on_train_batch_end
-    crops padded by reflection, flips that ....... FAST_RECIPE crop_pad / flips, datamodules/augment.py
+    crops padded by reflection, flips that ....... models.yaml crop_pad / flips, datamodules/augment.py
       alternate by epoch; made once an epoch on
       the device, a slice per step
     flip + shift test-time augmentation .......... models/conv.py tta_logits
-    label smoothing, Nesterov SGD, batch 1024 .... FAST_RECIPE
+    label smoothing, Nesterov SGD, batch 1024 .... configs/models.yaml
     fp16 weights, fp32 BatchNorm, no autocast .... net_dtype, FastResNet.cast_net (GPU; float32 on a CPU)
     summed loss (scaled by 1024) ................. HYP loss_scale: fp16 gradients stay above underflow
-    channels_last, data on the GPU ............... FAST_RECIPE, datamodules/
+    channels_last, data on the GPU ............... configs/models.yaml, datamodules/
     no host-device sync in a training step ....... FastResNet (its hooks only use Python numbers)
 
     x (B, 3, 32, 32) -> whiten (B, 24, 31, 31) -> group (B, 64, 15, 15) -> group (B, 256, 7, 7)
       -> group (B, 256, 3, 3) -> maxpool (B, 256, 1, 1) -> linear (B, 10) -> x 1/9
 
 airbench94 counts its lr and weight decay per 1024 examples of a summed loss (lr 11.5, weight decay
-0.0153, momentum 0.85); FAST_RECIPE holds them per step of a mean loss, like every other model here:
+0.0153, momentum 0.85); configs/models.yaml holds them per step of a mean loss, like every other model here:
     lr           = 11.5 / (1 + 1 / (1 - 0.85))  = 1.5
     weight_decay = 0.0153 / 11.5                  = 1.33e-3  (a decay of lr * weight_decay per step)
 make_optimizer turns them back into airbench94's SGD settings for its summed loss (loss_scale).
