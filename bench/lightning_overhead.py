@@ -134,7 +134,7 @@ def plain_loop(flags, data_dir, dm, warmup):
 def compare(what, flags, data_dir, sizes, warmup, dm=None, **options):
     cfg = config(flags, data_dir)[0]
     dm = dm or data_module(cfg)
-    # On the CPU: CPU seconds of this process (fast_step.Clock). With one torch thread and no worker processes
+    # On the CPU: CPU seconds of this process (timed_fit.Clock). With one torch thread and no worker processes
     # that is the work each side does, while wall time on this shared machine swings 30% with the neighbours'
     # load. (W&B's writer is a process of its own, running beside training; it is not counted.)
     sides = (train_py(flags, data_dir, dm, warmup, **options), plain_loop(flags, data_dir, dm, warmup))

@@ -15,8 +15,6 @@ from tests.conftest import ROOT
 
 FLOORS = {"runfolder": 0, "config": 1, "datamodules": 2, "models": 2, "training": 3, "inference": 3,
           "train": 4, "evaluate": 4, "predict": 4, "export": 4, "sweeps": 4, "report": 5, "bench": 5}
-# The one loop left, between two benchmarks (each imports the other inside a function); to be untied.
-KNOWN_LOOPS = [{"bench.fast_step", "bench.lightning_overhead"}]
 # Same floor, allowed one way: inference prints and logs as a run does.
 SIDEWAYS = {("inference", "training")}
 SIDEWAYS_MODULES = {"training.console", "training.loggers"}
@@ -91,5 +89,4 @@ def test_no_import_loop_between_modules():
 
     for node in sorted(graph):
         visit(node)
-    loops = [loop for loop in loops if set(loop) not in KNOWN_LOOPS]
     assert not loops, "import loops: " + "; ".join(" -> ".join(loop) for loop in loops)
