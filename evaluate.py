@@ -26,20 +26,16 @@ import os
 import sys
 import warnings
 
-import pytorch_lightning as pl
-import torch
-from torchmetrics.classification import (MulticlassAccuracy, MulticlassCalibrationError, MulticlassConfusionMatrix,
-                                         MulticlassF1Score, MulticlassPrecision, MulticlassRecall)
-
-from datamodules.cifar10 import CLASSES
+from config.checks import FOLDER, NEW_FILE, RUN_FOLDER, Parser, checkpoint_arg, require
 from config.signatures import models
-from inference import add_weights_flag, load_run
-from inference import plots
-from training import console
-from inference.data import test_data
+from datamodules.files import CLASSES
+from inference import add_weights_flag
 from runfolder import BadInput, RunFolder, one_line_errors, strict_json
 from runfolder.folder import CALIBRATION, CONFUSION, EVAL_METRICS, MISTAKES, WANDB_ID
-from config.checks import FOLDER, NEW_FILE, RUN_FOLDER, Parser, checkpoint_arg, require
+from training import console
+
+# torch, Lightning and torchmetrics are imported in the functions that use them, after the flags are read:
+# --help and a bad flag answer at once (tests/test_startup.py).
 
 ECE_BINS = 15      # equal-width confidence bins of the expected calibration error (Guo et al. 2017 use 15)
 N_MISTAKES = 32    # images in mistakes.png
@@ -57,24 +53,31 @@ def build_parser():
     return p
 
 
-class Collect(pl.Callback):
-    """The test loop's logits (a forward hook on the model, so whatever its forward does, TTA included)
-    and labels, batch by batch in the loader's order."""
+def collector():
+    """A callback keeping the test loop's logits (a forward hook on the model, so whatever its forward does,
+    TTA included) and labels, batch by batch in the loader's order."""
+    import pytorch_lightning as pl
 
-    def on_test_start(self, trainer, pl_module):
-        self.logits, self.labels = [], []
-        self.hook = pl_module.register_forward_hook(lambda m, args, out: self.logits.append(out.detach().float().cpu()))
+    class Collect(pl.Callback):
+        def on_test_start(self, trainer, pl_module):
+            self.logits, self.labels = [], []
+            self.hook = pl_module.register_forward_hook(lambda m, args, out: self.logits.append(out.detach().float().cpu()))
 
-    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
-        self.labels.append(batch[1].cpu())
+        def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
+            self.labels.append(batch[1].cpu())
 
-    def on_test_end(self, trainer, pl_module):
-        self.hook.remove()
+        def on_test_end(self, trainer, pl_module):
+            self.hook.remove()
+
+    return Collect()
 
 
 def run_test(model, cfg, data, accelerator):
     """Lightning's test loop as train.py runs it: (test/acc, test/loss, logits (N, C), labels (N,))."""
-    collect = Collect()
+    import pytorch_lightning as pl
+    import torch
+
+    collect = collector()
     trainer = pl.Trainer(accelerator=accelerator, devices=1, precision=cfg.get("precision", "32-true"), logger=False,
                          callbacks=[collect], enable_checkpointing=False, enable_progress_bar=False,
                          enable_model_summary=False, default_root_dir=data.hparams.data_dir)
@@ -86,6 +89,10 @@ def run_test(model, cfg, data, accelerator):
 
 def metrics(logits, labels):
     """Everything torchmetrics says about the predictions; per-class values as lists in CLASSES order."""
+    import torch
+    from torchmetrics.classification import (MulticlassAccuracy, MulticlassCalibrationError, MulticlassConfusionMatrix,
+                                             MulticlassF1Score, MulticlassPrecision, MulticlassRecall)
+
     c = len(CLASSES)
     probs = logits.softmax(1)
     ece = MulticlassCalibrationError(c, n_bins=ECE_BINS, norm="l1")
@@ -137,10 +144,15 @@ def flat_numbers(report):
 @one_line_errors
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    console.quiet()
     folder = RunFolder(args.run_dir)
     require(("RUN_DIR", args.run_dir, RUN_FOLDER), checkpoint_arg(args.checkpoint), ("--data-dir", args.data_dir, FOLDER),
             ("output", os.path.join(folder.eval_dir, EVAL_METRICS), NEW_FILE, args.overwrite))
+    console.quiet()
+    import torch
+
+    from inference import load_run, plots
+    from inference.data import test_data
+
     model, cfg = load_run(args.run_dir, args.checkpoint, raw_weights=args.raw_weights)
     if args.tta is not None:
         if "tta" not in models()[cfg["model"]].settings:

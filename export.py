@@ -23,14 +23,14 @@ import sys
 import warnings
 
 import numpy as np
-import torch
 
-from inference import add_weights_flag, load_run
-from models.numpy_classifier import NumpyMLPClassifier
-from training import console
-from inference.data import test_data, test_images
-from runfolder import BadInput, one_line_errors
 from config.checks import FOLDER, NEW_FILE, RUN_FOLDER, Parser, checkpoint_arg, require
+from inference import add_weights_flag
+from runfolder import BadInput, one_line_errors
+from training import console
+
+# torch, onnxruntime and the model classes are imported in the functions that use them, after the flags
+# are read: --help and a bad flag answer at once (tests/test_startup.py).
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt", "npz": ".npz"}
 DEFAULT_NAME = "model"  # RUN_DIR/model.<extension> unless --out says otherwise
@@ -53,20 +53,20 @@ def build_parser():
     return p
 
 
-class Exported(torch.nn.Module):
-    """uint8 images -> logits: the run's preprocessing, then its model (with its test-time augmentation)."""
-
-    def __init__(self, model):
-        super().__init__()
-        self.preprocess, self.model = model.preprocess, model
-
-    def forward(self, images):
-        return self.model(self.preprocess(images))
-
-
 def exported_program(model, example):
-    """torch.export's graph of Exported(model), any batch size: plain aten ops, which both formats take
-    (TorchScript cannot trace the LayerNorm MLP's custom autograd.Function, torch.export inlines it)."""
+    """torch.export's graph of uint8 images -> logits: the run's preprocessing, then its model (with its
+    test-time augmentation); any batch size. Plain aten ops, which both formats take (TorchScript cannot
+    trace the LayerNorm MLP's custom autograd.Function, torch.export inlines it)."""
+    import torch
+
+    class Exported(torch.nn.Module):
+        def __init__(self, model):
+            super().__init__()
+            self.preprocess, self.model = model.preprocess, model
+
+        def forward(self, images):
+            return self.model(self.preprocess(images))
+
     return torch.export.export(Exported(model).eval(), (example,), dynamic_shapes=({0: torch.export.Dim("batch")},))
 
 
@@ -82,6 +82,8 @@ def npz_logits(params, images):
 
 
 def write_npz(model, path):
+    import torch
+
     linears = [m for m in model.mlp.modules if "weight" in m.params]
     arrays = {"mean": model.preprocess.mean.cpu().numpy()[0], "std": model.preprocess.std.cpu().numpy()[0]}
     for i, m in enumerate(linears):
@@ -95,6 +97,7 @@ def write_npz(model, path):
 
 def write_onnx(model, path, example):
     import onnxruntime
+    import torch
 
     torch.onnx.export(exported_program(model, example), f=path, input_names=["images"], output_names=["logits"],
                       external_data=False, verbose=False)  # one file: the weights inside
@@ -103,6 +106,8 @@ def write_onnx(model, path, example):
 
 
 def write_torchscript(model, path, example):
+    import torch
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # PyTorch marks TorchScript deprecated; it is what was asked for
         warnings.simplefilter("ignore", torch.jit.TracerWarning)  # the graph's batch-size guard, true when traced
@@ -113,10 +118,16 @@ def write_torchscript(model, path, example):
 @one_line_errors
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    console.quiet()
     out = args.out or os.path.join(args.run_dir, DEFAULT_NAME + FORMATS[args.format])
     require(("RUN_DIR", args.run_dir, RUN_FOLDER), checkpoint_arg(args.checkpoint), ("--data-dir", args.data_dir, FOLDER),
             ("--out" if args.out else "output", out, NEW_FILE, args.overwrite))
+    console.quiet()
+    import torch
+
+    from inference import load_run
+    from inference.data import test_data, test_images
+    from models.numpy_classifier import NumpyMLPClassifier
+
     model, cfg = load_run(args.run_dir, args.checkpoint, raw_weights=args.raw_weights)
     is_numpy = isinstance(model, NumpyMLPClassifier)
     if is_numpy != (args.format == "npz"):

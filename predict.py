@@ -18,15 +18,14 @@ import json
 import os
 import sys
 
-import torch
-from PIL import Image, UnidentifiedImageError
-
-from datamodules.cifar10 import CLASSES
-from datamodules.images import read_image
-from inference import add_weights_flag, load_run
-from training import console
 from config.checks import FILE_OR_FOLDER, RUN_FOLDER, Parser, checkpoint_arg, require
+from datamodules.files import CLASSES
+from inference import add_weights_flag
 from runfolder import BadInput, one_line_errors
+from training import console
+
+# torch and Pillow are imported in the functions that use them, after the flags are read: --help and a
+# bad flag answer at once (tests/test_startup.py).
 
 BATCH = 256  # images per forward pass
 
@@ -51,6 +50,8 @@ def build_parser():
 
 def expand(paths):
     """The files to classify: files as given, and each folder's image files (by Pillow's extensions), sorted."""
+    from PIL import Image
+
     known = {ext.lower() for ext in Image.registered_extensions()}
     files = []
     for path in paths:
@@ -62,19 +63,27 @@ def expand(paths):
     return files
 
 
-@torch.inference_mode()
 def classify(model, images):
     """uint8 (N, 3, 32, 32) -> class probabilities (N, C)."""
-    probs = [model(model.preprocess(batch.to(model.device))).float().softmax(1).cpu() for batch in images.split(BATCH)]
+    import torch
+
+    with torch.inference_mode():
+        probs = [model(model.preprocess(batch.to(model.device))).float().softmax(1).cpu() for batch in images.split(BATCH)]
     return torch.cat(probs)
 
 
 @one_line_errors
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    console.quiet()
     require(("RUN_DIR", args.run_dir, RUN_FOLDER), checkpoint_arg(args.checkpoint),
             *(("IMAGE_OR_FOLDER", path, FILE_OR_FOLDER) for path in args.paths))
+    console.quiet()
+    import torch
+    from PIL import Image, UnidentifiedImageError
+
+    from datamodules.images import read_image
+    from inference import load_run
+
     model, _ = load_run(args.run_dir, args.checkpoint, raw_weights=args.raw_weights)
     files, images, failed = [], [], 0
     for path in expand(args.paths):

@@ -18,6 +18,7 @@ from config.types import Count, Fraction, NonNegative, PositiveInt, Runtime
 from runfolder import BadInput
 
 from . import files
+from .files import CLASSES  # noqa: F401  (datamodules.cifar10.CLASSES, as before)
 from .augment import FLIPS, PADS
 from .batches import Batches
 from .policies import POLICIES, Augmentations
@@ -27,7 +28,6 @@ from .policies import POLICIES, Augmentations
 # 0 and 2. The JPEG copy from shared/data gives (0.4913, 0.4821, 0.4465) and (0.2452, 0.2428, 0.2606).
 MEAN = (0.4914, 0.4822, 0.4465)
 STD = (0.2470, 0.2435, 0.2616)
-CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 # How pixels become model inputs, as (mean, std) in 0..255 pixel units:
 #   standard: z-score per channel, what conv nets and Adam-trained nets want;

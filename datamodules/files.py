@@ -23,6 +23,9 @@ FOLDER = "cifar-10-batches-py"
 TRAIN_FILES = [f"data_batch_{i}" for i in range(1, 6)]
 TEST_FILE = "test_batch"
 PIXELS = 3 * 32 * 32
+# The classes in label order, as batches.meta's label_names has them (here, so a command can name them
+# before it imports torch)
+CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 FULL_SIZES = {"train": 50_000, "test": 10_000}
 
 

@@ -75,8 +75,3 @@ def load_run(run_dir, checkpoint="best", map_location="cpu", raw_weights=False):
     model.weights = WEIGHTS_EMA if averaged and not raw_weights else WEIGHTS_RAW
     return model.eval(), cfg
 
-
-def add_weights_flag(parser):
-    """--raw-weights, for the commands that call load_run."""
-    parser.add_argument("--raw-weights", action="store_true",
-                        help="a run trained with --ema: its raw weights, not the averaged ones (the default)")

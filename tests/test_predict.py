@@ -11,6 +11,7 @@ from PIL import Image
 
 import predict
 from datamodules import CIFAR10DataModule
+from datamodules.images import read_image
 from inference import load_run
 from tests.conftest import ROOT
 from tests.trained_runs import trained_run
@@ -48,7 +49,7 @@ def test_png_of_a_test_image_gets_the_models_class(model_name, cifar_dir, tmp_pa
 
 def test_a_32px_png_reads_back_as_the_same_pixels(cifar_dir, tmp_path):
     images, _ = fixture_images(cifar_dir, 1)
-    assert torch.equal(predict.read_image(save_png(images[0], tmp_path / "a.png")), images[0])
+    assert torch.equal(read_image(save_png(images[0], tmp_path / "a.png")), images[0])
 
 
 @pytest.mark.parametrize("mode, size, fmt", [("RGBA", (100, 70), "PNG"), ("L", (40, 40), "PNG"),
@@ -56,7 +57,7 @@ def test_a_32px_png_reads_back_as_the_same_pixels(cifar_dir, tmp_path):
 def test_any_size_and_mode_becomes_rgb_32px(mode, size, fmt, tmp_path):
     path = tmp_path / f"img.{fmt.lower()}"
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (*size[::-1], 3), dtype=np.uint8)).convert(mode).save(path, fmt)
-    x = predict.read_image(str(path))
+    x = read_image(str(path))
     assert x.shape == (3, 32, 32) and x.dtype == torch.uint8
 
 
