@@ -12,7 +12,7 @@ metrics.csv and results.json. Runs whose configs differ in nothing but the seed 
 ran) form one row and one curve, mean +- std over the seeds with the mean's t-based 95% interval.
 Rows keep folder-name order; the first row is the baseline, and each row's "change" column lists how
 its config differs from it. When the runs' provenance.json differ (code, versions, device, data), a
-section says in what. --compare: training/compare.py.
+section says in what. --compare: reporting/compare.py.
 Runs that did not complete (results.json's status is not `completed`, or there is no results.json)
 are listed in their own section with the reason, never as rows; so are a search's pruned trials, and
 folders whose files cannot be read. An earlier report in the output folder is kept, and the command
@@ -29,7 +29,7 @@ import numpy as np
 from config.checks import FOLDER, NEW_FILE, OUT_FOLDER, Parser, require
 from config.resolve import runtime_keys
 from runfolder import BadInput, RunFolder, strict_json
-from training import compare, provenance, stats
+from reporting import compare, provenance, stats
 
 # What never splits or labels rows: where/how a run ran (config: Runtime[...]), and the seed, over which
 # rows pool (mean +- std), and the preset's name (its values are in the config already).

@@ -4,6 +4,7 @@ hidden inside a function counts as much as one at the top.
     floor 0  runfolder                       the run-folder format, BadInput
     floor 1  config                          settings: read from the classes' source (ast), never imported
     floor 2  datamodules, models             their signatures use config.types
+             reporting                       report.py's statistics and comparisons (training/seeds.py's too)
     floor 3  training, inference             training never imports inference; inference only its console, loggers
     floor 4  the commands train.py, evaluate.py, predict.py, export.py; sweeps/
     floor 5  report.py (reads sweeps' studies too), bench/ (times the commands)
@@ -13,7 +14,7 @@ import os
 
 from tests.conftest import ROOT
 
-FLOORS = {"runfolder": 0, "config": 1, "datamodules": 2, "models": 2, "training": 3, "inference": 3,
+FLOORS = {"runfolder": 0, "config": 1, "datamodules": 2, "models": 2, "reporting": 2, "training": 3, "inference": 3,
           "train": 4, "evaluate": 4, "predict": 4, "export": 4, "sweeps": 4, "report": 5, "bench": 5}
 # Same floor, allowed one way: inference prints and logs as a run does.
 SIDEWAYS = {("inference", "training")}

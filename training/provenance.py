@@ -1,7 +1,8 @@
 """Where a run's numbers come from: code, software, hardware, data and command line (provenance.json).
 
     collect(cfg, trainer)   -> the dict train() writes beside results.json (runfolder.folder.PROVENANCE)
-    differences(records)    -> {item: [value per record]} for the items that are not all equal (report.py)
+
+reporting/provenance.py says in what the records of several runs differ (report.py).
 
 The code is the git commit of this repository and whether the tree was dirty; when it was, the
 diff against that commit goes to runfolder.folder.DIFF in the run folder, so the run can be rebuilt.
@@ -19,9 +20,6 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the repository this code runs from
 CACHE = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "cifar10-lab", "sha256.json")
-# What report.py compares across runs: a difference in any of these is shown beside a comparison.
-COMPARED = ("git_commit", "git_dirty", "diff_sha256", "python", "torch", "lightning", "torchmetrics", "cuda", "cudnn",
-            "device", "data_sha256")
 
 
 def git(*args):
@@ -131,14 +129,3 @@ def collect(cfg, trainer=None):
     )
     return record, diff
 
-
-def differences(records):
-    """{item: [its value in each record]} for the COMPARED items whose values are not all the same;
-    runs without a record (None: made before provenance.json existed) are left out of the comparison."""
-    out = {}
-    for key in COMPARED:
-        values = [r.get(key) if r else None for r in records]
-        present = [v for v, r in zip(values, records) if r]
-        if any(v != present[0] for v in present):
-            out[key] = values
-    return out

@@ -13,8 +13,9 @@ running the same command again (finished seeds are skipped). --per-device K runs
 import os
 import sys
 
-from . import packing, stats
+from . import packing
 from config.resolve import GROUP_ENV
+from reporting import stats
 from runfolder import RunFolder
 from runfolder.folder import SEED_DIR
 

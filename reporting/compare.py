@@ -2,7 +2,7 @@
 
 Each side is a folder of run folders (a seed group, runs/<group>/s<seed>, or any folder holding
 them). The completed runs of a side are its seeds; the answer is Welch's t-test on their test
-accuracies (training/stats.py), the difference's 95% interval and Hedges' g, as a markdown table,
+accuracies (reporting/stats.py), the difference's 95% interval and Hedges' g, as a markdown table,
 a PNG of every seed's accuracy beside its side's mean and interval, and a strict-JSON dict.
 """
 import os
