@@ -12,7 +12,7 @@ from .types import Length, Positive, PositiveInt, Range, Runtime
 
 PRECISIONS = ("32-true", "32", "16-mixed", "bf16-mixed", "bf16-true", "16-true", "64-true", "64")
 PROFILERS = ("simple", "advanced", "pytorch")  # Lightning's profilers, by its names for them
-EARLY_STOP_ON = ("val/acc", "val/loss")  # training/early_stopping.MODES says which way is better
+EARLY_STOP_ON = {"val/acc": "max", "val/loss": "min"}  # what early stopping may watch, and which way is better
 
 
 @dataclass
@@ -53,7 +53,7 @@ class Run:
     accumulate: PositiveInt = 1
     ema: Optional[Annotated[float, Range(0, 1)]] = None  # off: the course trains without weight averaging
     early_stop: Length[Optional[PositiveInt]] = None     # off: a run trains its --max-steps
-    early_stop_on: Length[Literal[EARLY_STOP_ON]] = "val/acc"
+    early_stop_on: Length[Literal[tuple(EARLY_STOP_ON)]] = "val/acc"
     precision: Literal[PRECISIONS] = "32-true"
     checkpoint: Literal["auto", "end"] = "auto"
     eval_every: Runtime[PositiveInt] = 100

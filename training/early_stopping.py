@@ -9,12 +9,12 @@ import torch
 from pytorch_lightning.callbacks import EarlyStopping
 from pytorch_lightning.callbacks.early_stopping import EarlyStoppingReason
 
-MODES = {"val/acc": "max", "val/loss": "min"}  # --early-stop-on: which way is better
+from config.settings import EARLY_STOP_ON  # --early-stop-on's metrics -> which way is better
 
 
 class EarlyStop(EarlyStopping):
     def __init__(self, patience, monitor="val/acc"):
-        super().__init__(monitor=monitor, mode=MODES[monitor], patience=patience)
+        super().__init__(monitor=monitor, mode=EARLY_STOP_ON[monitor], patience=patience)
         self.best_step = None     # the step of best_score
         self.stopped_step = None  # the step training stopped at; None while it has not
 
