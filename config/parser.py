@@ -92,6 +92,8 @@ def flag_of(setting, default_text=None):
                   metavar="N" if unwrap(item)[0] in (int, float) else None)
     elif parse_of(setting.type):
         kw["type"] = parse_of(setting.type)
+    if setting.metavar and "choices" not in kw and kw.get("action") is not argparse.BooleanOptionalAction:
+        kw["metavar"] = setting.metavar  # the docstring's `name PX: help`
     return kw
 
 

@@ -36,14 +36,13 @@ INVOCATION = ("config", "resume", "print_config", "smoke", "seeds", "per_device"
 def run_settings():
     """name -> Setting of config.settings.Run, its help from the class docstring."""
     hints = typing.get_type_hints(Run, include_extras=True)
-    helps = {}
-    for line in (Run.__doc__ or "").splitlines():
-        name, sep, text = line.strip().partition(":")
-        if sep and name.isidentifier():
-            helps[name] = text.strip()
-    return {f.name: Setting(f.name, hints[f.name],
-                            f.default_factory() if f.default is dataclasses.MISSING else f.default,
-                            helps.get(f.name, ""), "Run") for f in dataclasses.fields(Run)}
+    helps = signatures.help_lines(Run.__doc__)
+    out = {}
+    for f in dataclasses.fields(Run):
+        text, metavar = helps.get(f.name, ("", None))
+        out[f.name] = Setting(f.name, hints[f.name], f.default_factory() if f.default is dataclasses.MISSING else f.default,
+                              text, "Run", metavar)
+    return out
 
 
 def settings_of(model):

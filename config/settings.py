@@ -23,14 +23,14 @@ class Run:
     preset: a config from configs/, under --config files and flags
     max_steps: optimizer steps
     grad_clip: clip the gradient norm to this; off by default, as the course trains
-    accumulate: optimizer step every N batches
-    ema: keep an exponential moving average of the weights (e.g. 0.999); validation, test and evaluate/predict/export use it
-    early_stop: stop when --early-stop-on has not improved for N evaluations in a row
+    accumulate N: optimizer step every N batches
+    ema DECAY: keep an exponential moving average of the weights (e.g. 0.999); validation, test and evaluate/predict/export use it
+    early_stop N: stop when --early-stop-on has not improved for N evaluations in a row
     early_stop_on: the validation metric early stopping watches
     precision: 32-true, bf16-mixed, 16-mixed, ...
     checkpoint: auto: best by val/acc (each epoch without validation) + last.ckpt; end: only last.ckpt, at the end
-    eval_every: validate every N steps
-    log_every: log train metrics every N steps
+    eval_every N: validate every N steps
+    log_every N: log train metrics every N steps
     accelerator: auto, cpu, gpu
     devices: devices per node
     num_nodes: nodes

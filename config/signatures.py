@@ -5,7 +5,8 @@ docstring says what it is. Its settings are its __init__'s parameters before any
 ones, such as n_inputs, are what code passes, not settings), then, when it passes **kwargs up, its
 parent's, less the names in `fixed_params` (what the class sets itself). Each setting's type is its
 annotation (config/types.py; without one, its default's type), its default the signature's, and its
-help the line `name: help` in the __init__ docstring. The data module's settings are read the same way.
+help the line `name: help` in the __init__ docstring; `name PX: help` also names the value in --help
+(`--cutout PX`; else argparse's NAME). The data module's settings are read the same way.
 """
 import ast
 import builtins
@@ -35,6 +36,7 @@ class Setting:
     default: object
     help: str
     owner: str        # the class that declares it
+    metavar: str = None  # what --help calls the value (`name PX: help`); None: argparse's NAME
 
 
 @dataclass(frozen=True)
@@ -122,14 +124,18 @@ def _parent(source, cls):
     return None
 
 
-def _help_lines(function):
-    """`name: help` lines of a function's docstring -> {name: help}."""
-    doc = ast.get_docstring(function) or ""
+def help_lines(doc):
+    """`name: help` and `name METAVAR: help` lines of a docstring -> {name: (help, metavar or None)}.
+    METAVAR is one upper-case word (PX, ALPHA, N) naming the value the way the help text does."""
     out = {}
-    for line in doc.splitlines():
-        name, sep, text = line.strip().partition(":")
-        if sep and name.isidentifier() and text.strip():
-            out[name] = text.strip()
+    for line in (doc or "").splitlines():
+        head, sep, text = line.strip().partition(":")
+        words = head.split()
+        if not (sep and text.strip() and 1 <= len(words) <= 2 and words[0].isidentifier()):
+            continue
+        metavar = words[1] if len(words) == 2 else None
+        if metavar is None or metavar.isupper() and metavar.replace("_", "").isalnum():
+            out[words[0]] = (text.strip(), metavar)
     return out
 
 
@@ -143,7 +149,7 @@ def class_settings(source, cls):
         args = init.args.posonlyargs + init.args.args
         args = args[1:]  # self
         defaults = [None] * (len(args) - len(init.args.defaults)) + init.args.defaults
-        helps = _help_lines(init)
+        helps = help_lines(ast.get_docstring(init))
         out = {}
         for arg, default in zip(args, defaults):
             where = f"{os.path.relpath(source.path, ROOT)}: {cls.name}.__init__: {arg.arg}"
@@ -155,8 +161,9 @@ def class_settings(source, cls):
             except Exception as e:
                 raise BadInput(f"{where}: its default and annotation must be plain values and config.types "
                                f"({type(e).__name__}: {e})") from None
-            out[arg.arg] = Setting(arg.arg, kind, list(value) if isinstance(value, tuple) else value,
-                                   helps.get(arg.arg, ""), cls.name)
+            text, metavar = helps.get(arg.arg, ("", None))
+            out[arg.arg] = Setting(arg.arg, kind, list(value) if isinstance(value, tuple) else value, text, cls.name,
+                                   metavar)
         if init.args.kwarg and parent:
             out.update({k: v for k, v in class_settings(*parent).items() if k not in out})
     fixed = _class_attr(source, cls, "fixed_params") or ()

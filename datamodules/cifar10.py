@@ -60,9 +60,9 @@ class CIFAR10DataModule(pl.LightningDataModule):
         flips: --augment's flips: random per image per epoch, or alternate (airbench94's: each image the other way each epoch)
         policy: per-image augmentation policy after crop/flip: AutoAugment's CIFAR-10 policy, RandAugment, TrivialAugmentWide
         erase: random erasing: erase a random box of each image with this probability
-        cutout: Cutout: blank a PX x PX square of every image (16 is the paper's for CIFAR-10); 0 = off
-        mixup: MixUp with lambda ~ Beta(ALPHA, ALPHA) (0.2 is common); 0 = off; soft labels
-        cutmix: CutMix with lambda ~ Beta(ALPHA, ALPHA) (1.0 is common); 0 = off; with --mixup: one of the two per batch
+        cutout PX: Cutout: blank a PX x PX square of every image (16 is the paper's for CIFAR-10); 0 = off
+        mixup ALPHA: MixUp with lambda ~ Beta(ALPHA, ALPHA) (0.2 is common); 0 = off; soft labels
+        cutmix ALPHA: CutMix with lambda ~ Beta(ALPHA, ALPHA) (1.0 is common); 0 = off; with --mixup: one of the two per batch
         normalize: standard = per-channel z-score, center = mean only
         seed: the run's seed: the split, the initial weights, the batches
         """
