@@ -26,7 +26,7 @@ import os
 import sys
 import warnings
 
-from config.checks import FOLDER, NEW_FILE, RUN_FOLDER, Parser, checkpoint_arg, require
+from config.checks import FOLDER, NEW_FILE, RUN_FOLDER, Parser, checkpoint_arg, command_name, require
 from config.signatures import models
 from datamodules.files import CLASSES
 from inference import add_weights_flag
@@ -41,8 +41,8 @@ ECE_BINS = 15      # equal-width confidence bins of the expected calibration err
 N_MISTAKES = 32    # images in mistakes.png
 
 
-def build_parser():
-    p = Parser(description="Re-test a finished run on the CIFAR-10 test set; write RUN_DIR/eval/.")
+def build_parser(prog="evaluate.py"):
+    p = Parser(prog=prog, description="Re-test a finished run on the CIFAR-10 test set; write RUN_DIR/eval/.")
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run folder written by train.py")
     p.add_argument("--checkpoint", default="best", help="best (default; what results.json's test_acc used), last, or a .ckpt path")
     add_weights_flag(p)
@@ -143,7 +143,7 @@ def flat_numbers(report):
 
 @one_line_errors
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    args = build_parser(command_name("evaluate.py", argv)).parse_args(argv)
     folder = RunFolder(args.run_dir)
     require(("RUN_DIR", args.run_dir, RUN_FOLDER), checkpoint_arg(args.checkpoint), ("--data-dir", args.data_dir, FOLDER),
             ("output", os.path.join(folder.eval_dir, EVAL_METRICS), NEW_FILE, args.overwrite))

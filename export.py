@@ -24,7 +24,7 @@ import warnings
 
 import numpy as np
 
-from config.checks import FOLDER, NEW_FILE, RUN_FOLDER, Parser, checkpoint_arg, require
+from config.checks import FOLDER, NEW_FILE, RUN_FOLDER, Parser, checkpoint_arg, command_name, require
 from inference import add_weights_flag
 from runfolder import BadInput, one_line_errors
 from training import console
@@ -41,8 +41,8 @@ CHECK_IMAGES = 512      # test images the export is compared on
 TOLERANCE = 1e-4
 
 
-def build_parser():
-    p = Parser(description="Export a trained run's model (uint8 images in, logits out) and check it.")
+def build_parser(prog="export.py"):
+    p = Parser(prog=prog, description="Export a trained run's model (uint8 images in, logits out) and check it.")
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run folder written by train.py")
     p.add_argument("--format", required=True, choices=list(FORMATS), help="onnx, torchscript, or npz (numpy_mlp)")
     p.add_argument("--out", metavar="FILE", help="where to write (default RUN_DIR/model.onnx, .pt or .npz)")
@@ -117,7 +117,7 @@ def write_torchscript(model, path, example):
 
 @one_line_errors
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    args = build_parser(command_name("export.py", argv)).parse_args(argv)
     out = args.out or os.path.join(args.run_dir, DEFAULT_NAME + FORMATS[args.format])
     require(("RUN_DIR", args.run_dir, RUN_FOLDER), checkpoint_arg(args.checkpoint), ("--data-dir", args.data_dir, FOLDER),
             ("--out" if args.out else "output", out, NEW_FILE, args.overwrite))

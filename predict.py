@@ -18,7 +18,7 @@ import json
 import os
 import sys
 
-from config.checks import FILE_OR_FOLDER, RUN_FOLDER, Parser, checkpoint_arg, require
+from config.checks import FILE_OR_FOLDER, RUN_FOLDER, Parser, checkpoint_arg, command_name, require
 from datamodules.files import CLASSES
 from inference import add_weights_flag
 from runfolder import BadInput, one_line_errors
@@ -37,8 +37,8 @@ def top_k(text):
     return k
 
 
-def build_parser():
-    p = Parser(description="Classify images with a trained run's model.")
+def build_parser(prog="predict.py"):
+    p = Parser(prog=prog, description="Classify images with a trained run's model.")
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run folder written by train.py")
     p.add_argument("paths", nargs="+", metavar="IMAGE_OR_FOLDER", help="image files, or folders of them")
     p.add_argument("--top-k", type=top_k, default=3, help="classes to show per image (default 3)")
@@ -74,7 +74,7 @@ def classify(model, images):
 
 @one_line_errors
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    args = build_parser(command_name("predict.py", argv)).parse_args(argv)
     require(("RUN_DIR", args.run_dir, RUN_FOLDER), checkpoint_arg(args.checkpoint),
             *(("IMAGE_OR_FOLDER", path, FILE_OR_FOLDER) for path in args.paths))
     console.quiet()

@@ -26,7 +26,7 @@ import textwrap
 
 import numpy as np
 
-from config.checks import FOLDER, NEW_FILE, OUT_FOLDER, Parser, require
+from config.checks import FOLDER, NEW_FILE, OUT_FOLDER, Parser, command_name, require
 from config.resolve import runtime_keys
 from runfolder import BadInput, RunFolder, strict_json
 from reporting import compare, provenance, stats
@@ -368,7 +368,7 @@ def compare_main(args):
 
 
 def main(argv=None):
-    p = Parser(prog="report.py", description=__doc__.split("\n")[0])
+    p = Parser(prog=command_name("report.py", argv), description=__doc__.split("\n")[0])
     p.add_argument("runs", nargs="?", metavar="RUNS", help="folder holding run folders (searched recursively), or a search's study folder")
     p.add_argument("--out", help="where report.md and the PNGs go (default RUNS/report)")
     p.add_argument("--compare", nargs=2, metavar=("A", "B"),

@@ -10,6 +10,7 @@ file (or on a read-only file system), which these checks find whoever runs them.
 import argparse
 import difflib
 import os
+import sys
 
 from runfolder import BadInput, RunFolder
 
@@ -20,6 +21,13 @@ RUN_FOLDER = "run folder"  # a folder train.py wrote (its config.yaml is there)
 OUT_FOLDER = "output folder"  # a folder to write into; made (with its parents) when missing
 NEW_FILE = "output file"      # a file to write; made when missing; an existing one only with --overwrite
 OUT_FILE = "file to write"    # a file to write or add to (a journal); made when missing
+
+
+def command_name(script, argv=None):
+    """The program name usage and error lines give: the command as invoked (the file name of sys.argv[0]:
+    train.py, or cifar10-lab-train when installed) when it reads its own command line (argv None); the
+    script's name when a Python caller hands it argv."""
+    return os.path.basename(sys.argv[0]) if argv is None and sys.argv and sys.argv[0] else script
 
 
 class Parser(argparse.ArgumentParser):

@@ -19,7 +19,7 @@ import typing
 from runfolder import BadInput, RunFolder, read_yaml
 
 from . import signatures
-from .checks import FILE, FOLDER, OUT_FOLDER, Parser, did_you_mean, one_line, path_problems
+from .checks import FILE, FOLDER, OUT_FOLDER, Parser, command_name, did_you_mean, one_line, path_problems
 from .parser import Raising, flag_name, flag_of, number, unwrap
 from .settings import Run
 from .signatures import Setting
@@ -105,9 +105,9 @@ def presets():
     return out
 
 
-def front_parser():
+def front_parser(prog="train.py"):
     """The flags that say which model and which files, read before the model's own flags are known."""
-    p = Parser(prog="train.py", add_help=False, argument_default=None)
+    p = Parser(prog=prog, add_help=False, argument_default=None)
     p.add_argument("--model", choices=list(signatures.models()))
     p.add_argument("--preset", choices=list(presets()))
     p.add_argument("--config", action="append", metavar="FILE")
@@ -115,12 +115,12 @@ def front_parser():
     return p
 
 
-def build_parser(model="mlp", cls=Parser):
+def build_parser(model="mlp", cls=Parser, prog="train.py"):
     """train.py's parser for `model`: its flags, types, checks and help all made from the settings."""
     models = signatures.models()
     listed = "\n".join(f"  {name:14s} {m.help}" for name, m in models.items())
     named = "\n".join(f"  {name:14s} {text}" for name, (_, text) in presets().items())
-    p = cls(prog="train.py", description=f"Train a CIFAR-10 classifier; writes a run folder. Flags for --model {model}.",
+    p = cls(prog=prog, description=f"Train a CIFAR-10 classifier; writes a run folder. Flags for --model {model}.",
             epilog=f"models (python train.py --model NAME --help for its flags):\n{listed}\n\n"
                    f"presets (configs/*.yaml; --config files and typed flags override them):\n{named}",
             formatter_class=argparse.RawDescriptionHelpFormatter, argument_default=argparse.SUPPRESS)
@@ -247,11 +247,11 @@ def resolve(argv=None):
     """argv -> (cfg, invocation): the layered config, and the flags that steer this invocation only.
 
     Bad input exits with status 2 and one line; --help prints the chosen model's flags and exits."""
-    front = front_parser()
+    front = front_parser(command_name("train.py", argv))
     known, _ = front.parse_known_args(argv)
     try:
         layers, model, preset_name, file_seeds = _files(known)
-        parser = build_parser(model)
+        parser = build_parser(model, prog=front.prog)
         typed, extra = parser.parse_known_args(argv)
         typed = vars(typed)
         if extra:

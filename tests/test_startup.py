@@ -42,3 +42,16 @@ def test_arguments_are_answered_before_torch_is_imported(argv, code):
     assert not {n.split(".")[0] for n in names} & set(HEAVY), sorted(n for n in names if n.split(".")[0] in HEAVY)[:5]
     if code:
         assert len(said) == 1 and "error" in said[0], said  # one line, no traceback
+
+
+@pytest.mark.parametrize("module", ["train", "evaluate", "predict", "export", "report"])
+def test_the_installed_command_names_itself(module):
+    """pip's wrapper sets sys.argv[0] to the command's path and calls cli(): usage and errors say its name."""
+    name = f"cifar10-lab-{module}"
+    code = f"import sys; sys.argv[0] = {'/venv/bin/' + name!r}; import {module}; {module}.cli()"
+    done = subprocess.run([sys.executable, "-c", code, "--no-such-flag"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 2 and done.stderr.startswith(f"{name}: error: "), done.stderr
+    script = subprocess.run([sys.executable, f"{module}.py", "--no-such-flag"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=300)
+    assert script.stderr.startswith(f"{module}.py: error: "), script.stderr
