@@ -1,10 +1,18 @@
-"""training/callbacks.py: plain log lines where there is no terminal (a SLURM log, a pipe)."""
+"""training/callbacks.py: plain log lines where there is no terminal (a SLURM log, a pipe); the divergence guard;
+the learning rate logged with the step's metrics."""
+import csv
 import os
 import re
 import subprocess
 import sys
 
+import pytest
+import torch
+
 import train
+from models.base import lr_factor
+from runfolder.folder import METRICS_CSV
+from training.callbacks import Diverged, StopOnDivergence
 from tests.conftest import ROOT
 
 NUMBER = r"\d+\.\d{4}"  # every metric with 4 decimals: no float noise
@@ -41,3 +49,42 @@ def test_a_piped_run_prints_its_lines_and_nothing_else(cifar_dir, tmp_path):
     assert all(re.fullmatch(p, line) for p, line in zip((TRAIN, TRAIN, VAL, DONE), lines[1:5])), lines
     assert re.fullmatch(rf"test_acc {NUMBER}  test_loss {NUMBER}  run {re.escape(str(tmp_path / 'run'))}", lines[5])
     assert len(lines) == 6
+
+
+class Trainer:  # what StopOnDivergence reads of a Trainer
+    world_size, global_step = 1, 0
+
+    def __init__(self, weights):
+        self.lightning_module = torch.nn.Linear(1, 1)
+        self.lightning_module.weight.data.fill_(weights)
+
+
+@pytest.mark.parametrize("bad_step, loss", [(7, float("nan")), (10, float("inf")), (1, float("-inf"))])
+def test_the_divergence_guard_names_the_first_bad_step_between_its_reads(bad_step, loss):
+    guard, trainer = StopOnDivergence({"log_every": 10, "lr": 0.1}), Trainer(1.0)
+    with pytest.raises(Diverged, match=rf"not finite at step {bad_step};") as stopped:
+        for step in range(1, 21):  # the losses after the bad one are not finite either, as in a real run
+            trainer.global_step = step
+            guard.on_train_batch_end(trainer, None, torch.tensor(loss if step >= bad_step else 1.0), None, step)
+    assert trainer.global_step == 10  # read at the next log step, not before
+    assert "--lr" in str(stopped.value)
+
+
+def test_the_divergence_guard_reads_the_weights_before_a_checkpoint():
+    guard, trainer = StopOnDivergence({"log_every": 10, "lr": 0.1}), Trainer(float("nan"))
+    trainer.global_step = 3
+    for _ in range(3):
+        guard.on_train_batch_end(trainer, None, torch.tensor(1.0), None, 0)
+    guard.check(trainer)  # the losses were finite
+    with pytest.raises(Diverged, match="weights are not finite after step 3"):
+        guard.check(trainer, weights=True)
+
+
+def test_the_learning_rate_is_logged_with_the_steps_metrics(tiny_args, tmp_path):
+    train.main(["--model", "mlp", *tiny_args, "--max-steps", "12", "--log-every", "5", "--logger", "csv",
+                "--schedule", "cosine"])
+    with open(tmp_path / "run" / METRICS_CSV) as f:
+        rows = [r for r in csv.DictReader(f) if r.get("lr-SGD")]
+    assert [int(r["step"]) for r in rows] == [4, 9] and all(r["train/loss"] for r in rows)  # one row a logged step
+    cosine = lr_factor("cosine", 0, 12)
+    assert [float(r["lr-SGD"]) for r in rows] == [1e-3 * cosine(4), 1e-3 * cosine(9)]  # as set: not rounded to float32
