@@ -3,13 +3,13 @@ import signal
 import sys
 
 import pytorch_lightning as pl
-from pytorch_lightning.callbacks import LearningRateMonitor, Timer
+from pytorch_lightning.callbacks import Timer
 from pytorch_lightning.plugins.environments import SLURMEnvironment
 
 from runfolder import folder as run_folder
 
 from .averaging import EMA
-from .callbacks import FolderCheckpoint, PlainLogLines, StepProgressBar
+from .callbacks import FolderCheckpoint, PlainLogLines, StepLearningRate, StepProgressBar
 from .early_stopping import EarlyStop
 from .loggers import logger_callbacks
 from .resume import Resumable
@@ -34,7 +34,7 @@ def build_trainer(cfg, folder, loggers, callbacks=(), smoke=False):
             save_top_k=0 if end_only else 1, every_n_epochs=0 if end_only else None,
             save_last=False, auto_insert_metric_name=False))  # last.ckpt is Resumable's: every eval and the end
     if loggers:
-        extra.append(LearningRateMonitor("step"))
+        extra.append(StepLearningRate())
     extra += logger_callbacks(loggers)
     if interactive:  # redrawn every log_every steps: a redraw per step cost 5% of a CPU MLP run (bench/)
         extra.append(StepProgressBar(refresh_rate=cfg["log_every"]))
