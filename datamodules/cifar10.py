@@ -122,3 +122,10 @@ class CIFAR10DataModule(pl.LightningDataModule):
 
     def test_dataloader(self):
         return self._batches("test", self.hparams.eval_batch_size)
+
+    def transfer_batch_to_device(self, batch, device, dataloader_idx):
+        """Batches are made where the model is (`_batches`); Lightning's walk over each batch to move it
+        would cost every step for nothing."""
+        if all(torch.is_tensor(t) and t.device == device for t in batch):
+            return batch
+        return super().transfer_batch_to_device(batch, device, dataloader_idx)

@@ -2,11 +2,11 @@
 
 A subclass builds `self.net` (x -> logits) and passes its optimizer kwargs up; the base's
 `save_hyperparameters` records the init args of the whole class chain. Logged names:
-train/loss, train/acc (per step), val/loss, val/acc (per evaluation), test/loss, test/acc.
+train/loss, train/acc (on logged steps: the batch's), val/loss, val/acc (per evaluation), test/loss, test/acc.
 Val and test losses are plain cross-entropy even when training uses label smoothing, so they
-compare across runs. Loss and accuracy use torchmetrics, which sum over ranks under DDP.
+compare across runs. Validation and test loss and accuracy use torchmetrics, which sum over ranks under DDP.
 Training labels are class indices (B,) or, under MixUp/CutMix, soft labels (B, C) whose rows sum to 1:
-cross-entropy takes either, and train/acc gives each image `top_class_credit`.
+cross-entropy takes either, and train/acc is the mean of each image's `top_class_credit`.
 """
 import math
 from typing import Literal
@@ -45,7 +45,6 @@ class Classifier(pl.LightningModule):
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
         acc = lambda: MulticlassAccuracy(num_classes, average="micro")  # noqa: E731  (plain accuracy)
         self.val_acc, self.test_acc = acc(), acc()
-        self.train_acc = MeanMetric()  # of top_class_credit: plain accuracy for hard labels
         self.val_loss, self.test_loss = MeanMetric(), MeanMetric()
 
     def forward(self, x):
@@ -59,11 +58,10 @@ class Classifier(pl.LightningModule):
         logits = self(x)
         loss = F.cross_entropy(logits, y, label_smoothing=self.hparams.label_smoothing)
         if self.logs_this_step():
-            self.train_acc(top_class_credit(logits, y))
             # not prog_bar=True: Lightning would then read the loss on the host at every step until the
             # epoch ends (a GPU sync each); the bar reads it on its own refreshes (StepProgressBar)
             self.log("train/loss", loss)
-            self.log("train/acc", self.train_acc)
+            self.log("train/acc", top_class_credit(logits, y).mean())  # this batch's, as a metric's step value
         return loss
 
     def logs_this_step(self):

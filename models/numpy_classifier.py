@@ -86,9 +86,8 @@ class NumpyMLPClassifier(Classifier):
         if (sched := self.lr_schedulers()) is not None:
             sched.step()
         if logs:
-            self.train_acc(top_class_credit(torch.from_numpy(probs).to(y.device), y))
             self.log("train/loss", float(loss))  # the bar shows it (StepProgressBar)
-            self.log("train/acc", self.train_acc)
+            self.log("train/acc", top_class_credit(torch.from_numpy(probs).to(y.device), y).mean())
         return torch.tensor(float(loss))  # read by the divergence check; manual optimisation uses it for nothing else
 
     def num_params(self):  # the NumPy arrays are no torch parameters
