@@ -28,7 +28,7 @@ import numpy as np
 
 from config.checks import FOLDER, NEW_FILE, OUT_FOLDER, Parser, command_name, require
 from config.resolve import runtime_keys
-from runfolder import BadInput, RunFolder, strict_json
+from runfolder import BadInput, RunFolder, one_line_errors, strict_json
 from reporting import compare, provenance, stats
 
 # What never splits or labels rows: where/how a run ran (config: Runtime[...]), and the seed, over which
@@ -367,6 +367,7 @@ def compare_main(args):
     return out
 
 
+@one_line_errors
 def main(argv=None):
     p = Parser(prog=command_name("report.py", argv), description=__doc__.split("\n")[0])
     p.add_argument("runs", nargs="?", metavar="RUNS", help="folder holding run folders (searched recursively), or a search's study folder")

@@ -15,15 +15,20 @@ metrics.csv, checkpoints/ and results.json (runfolder/folder.py). Exit status: 0
 kind or cannot be written: all named in one line, before anything runs), 3 diverged, 128 + N stopped
 by signal N.
 """
-import signal
 import sys
 
 import yaml
 
-from training import console
 from config.resolve import resolve
+from runfolder import one_line_errors
+from training import console
+
+# Ctrl-C before the first step (torch importing, the data loading); from the first step on, training.resume
+# stops the run cleanly at a step boundary and says how to continue it.
+NOT_BEGUN = "interrupted before training began, nothing trained or saved: run the same command again"
 
 
+@one_line_errors(interrupted=NOT_BEGUN)  # and bad data, settings or folder: one line, status 1
 def main(argv=None, callbacks=()):
     cfg, invocation = resolve(argv)
     if invocation.get("print_config"):
@@ -34,22 +39,15 @@ def main(argv=None, callbacks=()):
 
         sys.exit(run_group(sys.argv[1:] if argv is None else argv, cfg, seed_list(invocation["seeds"], cfg["seed"]),
                            invocation.get("per_device", 1)))
-    from runfolder import BadInput
-    from training.run import RunEnded, train
+    from training.run import RunEnded, train  # torch and Lightning: only once the arguments are read
 
     try:
         if invocation.get("find_lr"):
             from training.lr_find import find_lr
             return find_lr(cfg, smoke=invocation.get("smoke", False))
         results = train(cfg, callbacks, smoke=invocation.get("smoke", False))
-    except BadInput as e:  # bad data, settings or folder: one line
-        sys.exit(f"error: {e}")
     except RunEnded as e:  # diverged or interrupted: results.json and one stderr line say so
         sys.exit(e.code)
-    except KeyboardInterrupt:  # Ctrl-C while the data loads; from the first step on, training.resume stops cleanly
-        print("interrupted before training began, nothing trained or saved: run the same command again",
-              file=sys.stderr)
-        sys.exit(128 + signal.SIGINT)
     if console.is_lead():  # under DDP every rank gets here; one line per job
         where = "smoke test passed, nothing written" if invocation.get("smoke") else f"run {results['run_dir']}"
         print(f"test_acc {results['test_acc']:.4f}  test_loss {results['test_loss']:.4f}  {where}")
