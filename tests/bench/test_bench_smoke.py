@@ -25,10 +25,16 @@ def check_row(r):
 # test_memory_parts covers its code in-process by default.
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n == "memory" else n
                                   for n in run_all.MODULES])
-def test_module_gives_well_formed_rows(name, cifar_dir, capsys):
+def test_module_gives_well_formed_rows(name, cifar_dir, capsys, monkeypatch):
     module = run_all.load(name)
     if module is None:
         pytest.skip(f"bench/{name}.py is not there yet")
+    if name == "packing":
+        # It times whole train.py processes, three ways (6 at --quick: ~30 s of torch imports); with
+        # --print-config each resolves the bench's flags and exits, so the bench's own code runs end to end
+        # in seconds. Packed train.py runs that train: tests/training/test_seeds.py's
+        # test_three_packed_runs_end_as_each_does_alone and test_search.py's two-worker test.
+        monkeypatch.setitem(module.QUICK, "flags", [*module.QUICK["flags"], "--print-config"])
     rows, notes, failed = run_all.collect(quick=True, data_dir=cifar_dir, modules=[name])
     assert not failed, notes
     assert rows, notes

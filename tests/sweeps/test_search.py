@@ -97,8 +97,10 @@ def test_two_workers_share_one_study_and_run_each_trial_once(tmp_path, cifar_dir
     path = write_sweep(tmp_path / "two.yaml", {"hidden": {"values": [[8], [16]]},
                                                "lr": {"distribution": "log_uniform_values", "min": 1e-3, "max": 3e-2}})
     journal = str(tmp_path / "two" / "study.log")
-    argv = [sys.executable, SEARCH, path, "--trials", "6", "--study", journal, "--per-device", "2", "--",
-            *flags(cifar_dir, 6, 3)]
+    # --grace 8: a worker with no trial left waits grace / 4 s (at most 30 s) between looks at the other's
+    # last trial, so at the default grace the command would outlast its trials by up to 30 s
+    argv = [sys.executable, SEARCH, path, "--trials", "6", "--study", journal, "--per-device", "2", "--grace", "8",
+            "--", *flags(cifar_dir, 6, 3)]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=400, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
     logs = sorted(glob.glob(str(tmp_path / "two" / "worker-*.log")))
     assert proc.returncode == 0, (proc.stdout, [open(log).read()[-2000:] for log in logs])
