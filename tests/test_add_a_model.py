@@ -1,5 +1,5 @@
 """Adding a model is one file in models/ (docs/adding-a-model.md): in a copy of the repository, a new
-file with a new hyperparameter trains, evaluates and exports through the commands, its flag in --help,
+file with a new hyperparameter trains, evaluates and exports through the commands (their mains), its flag in --help,
 and nothing else in the copy changes."""
 import json
 import os
@@ -55,19 +55,18 @@ def test_a_new_model_file_is_a_model_everywhere(cifar_dir, tmp_path):
 
     flags = ["--data-dir", cifar_dir, "--val-size", "50", "--max-steps", "4", "--eval-every", "2", "--batch-size", "16",
              "--eval-batch-size", "64", "--accelerator", "cpu", "--logger", "csv"]
-    trained = run(copy, "train.py", "--model", "tiny", "--width", "5", "--output-dir", "runs/tiny", *flags)
-    assert trained.returncode == 0, trained.stderr
+    # Trained, evaluated and exported by the three commands' mains in one Python in the copy: one torch and
+    # Lightning import, not three (their command-line behaviour is tests/test_arguments.py's and the others').
+    commands = [("train", ["--model", "tiny", "--width", "5", "--output-dir", "runs/tiny", *flags]),
+                ("evaluate", ["runs/tiny", "--data-dir", cifar_dir, "--accelerator", "cpu"]),
+                ("export", ["runs/tiny", "--format", "onnx", "--data-dir", cifar_dir])]
+    done = run(copy, "-c", "import evaluate, export, train\n" + "".join(f"{name}.main({argv!r})\n" for name, argv in commands))
+    assert done.returncode == 0, done.stderr
     results = json.loads((copy / "runs" / "tiny" / "results.json").read_text())
     assert results["status"] == "completed" and results["params"] == 3072 * 5 + 5 + 5 * 10 + 10
     assert yaml.safe_load((copy / "runs" / "tiny" / "config.yaml").read_text())["width"] == 5
-
-    evaluated = run(copy, "evaluate.py", "runs/tiny", "--data-dir", cifar_dir, "--accelerator", "cpu")
-    assert evaluated.returncode == 0, evaluated.stderr
     metrics = json.loads((copy / "runs" / "tiny" / "eval" / "metrics.json").read_text())
     assert metrics["model"] == "tiny" and abs(metrics["accuracy"] - results["test_acc"]) < 1e-6
-
-    exported = run(copy, "export.py", "runs/tiny", "--format", "onnx", "--data-dir", cifar_dir)
-    assert exported.returncode == 0, exported.stderr
     assert (copy / "runs" / "tiny" / "model.onnx").is_file()
 
     after = sorted(os.path.relpath(os.path.join(d, f), copy) for d, _, fs in os.walk(copy) for f in fs
