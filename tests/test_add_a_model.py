@@ -37,10 +37,16 @@ def run(copy, *argv):
                           env=dict(os.environ, PYTHONWARNINGS="ignore"))
 
 
+def ignored():
+    """.gitignore's patterns as names to leave out of the copy: runs, data, and a .venv (CI makes one in the
+    repository: gigabytes of torch)."""
+    with open(os.path.join(ROOT, ".gitignore")) as f:
+        return [line.strip().strip("/") for line in f if line.strip() and not line.startswith("#")]
+
+
 def test_a_new_model_file_is_a_model_everywhere(cifar_dir, tmp_path):
     copy = tmp_path / "lab"
-    shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(".git", "data", "runs", "wandb", "__pycache__",
-                                                              ".pytest_cache", "*.png", "gpu-carry"))
+    shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(".git", "*.png", *ignored()))
     before = sorted(os.path.relpath(os.path.join(d, f), copy) for d, _, fs in os.walk(copy) for f in fs)
     (copy / "models" / "tiny.py").write_text(TINY)
 
