@@ -27,10 +27,12 @@ from . import common, fast_step
 from .timed_fit import Clock, StepClock, config, data_module, fit_like_train_py, quiet
 
 # (label, train.py flags, warm-up steps not counted): each model at its course defaults (log every 10,
-# validate every --eval-every on 5000 images), long enough for a few validations; the course ResNet
+# validate every --eval-every on 5000 images; W&B offline and CSV), long enough for a few validations, and
+# the MLP again without W&B (CSV only); the course ResNet
 # (~0.5 CPU-s a step here) validates every 10 steps on 500 images, so validation is not most of its time.
 FULL = dict(repeats=3, warmup=1, runs=[
     ("mlp", ["--model", "mlp", "--max-steps", "420"], 20),
+    ("mlp --logger csv", ["--model", "mlp", "--max-steps", "420", "--logger", "csv"], 20),  # what W&B adds
     ("layernorm_mlp", ["--model", "layernorm_mlp", "--max-steps", "420"], 20),
     ("resnet", ["--model", "resnet", "--max-steps", "22", "--eval-every", "10", "--val-size", "500"], 2)])
 TINY = ["--val-size", "50", "--eval-batch-size", "25"]  # the test fixture has 300 training images
