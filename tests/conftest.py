@@ -1,6 +1,8 @@
 """Shared fixtures: tiny CIFAR-10 data in the true on-disk format, and a way to run train.py."""
+import fcntl
 import os
 import pickle
+import shutil
 import sys
 
 import struct
@@ -91,10 +93,26 @@ def make_cifar(root, seed=0):
     return root
 
 
+def made_once(tmp_path_factory, name, make):
+    """The path of folder `name`, made by make(path) once for every pytest-xdist process of this run: in
+    the folder their own base folders share (the base folder itself without xdist), under a lock that
+    the others wait on. For what tests only read: the fixture data, tests/trained_runs.py's runs."""
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    path, done = root / name, root / f"{name}.done"
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not done.exists():
+            shutil.rmtree(path, ignore_errors=True)  # a make that failed in another process
+            make(str(path))
+            done.touch()
+    return str(path)
+
+
 @pytest.fixture(scope="session")
 def cifar_dir(tmp_path_factory):
     """A data dir holding tiny CIFAR-10 batches (300 train / 100 test). Treat it as read-only."""
-    return make_cifar(str(tmp_path_factory.mktemp("cifar")))
+    return made_once(tmp_path_factory, "cifar", make_cifar)
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ import os
 
 import train
 from config import signatures
+from tests.conftest import made_once
 
 MODELS = tuple(signatures.models())  # every registered model: loading, evaluating and exporting are generic over them
 EXTRA_FLAGS = {"resnet": ["--tta", "2"]}  # the config's TTA is part of what evaluate and export must reproduce
@@ -18,9 +19,10 @@ def flags(model, cifar_dir, out):
 
 
 def trained_run(model, cifar_dir, tmp_path_factory):
-    """The folder of a 5-step run of `model` on the fixture data (train.py's own path, `flags`)."""
+    """The folder of a 5-step run of `model` on the fixture data (train.py's own path, `flags`), trained
+    once for all pytest-xdist processes (conftest.made_once)."""
     if model not in _made:
-        out = os.path.join(str(tmp_path_factory.mktemp(f"run-{model}")), "run")
-        train.main(flags(model, cifar_dir, out))
-        _made[model] = out
+        folder = made_once(tmp_path_factory, f"run-{model}",
+                           lambda path: train.main(flags(model, cifar_dir, os.path.join(path, "run"))))
+        _made[model] = os.path.join(folder, "run")
     return _made[model]
