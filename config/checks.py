@@ -23,11 +23,21 @@ NEW_FILE = "output file"      # a file to write; made when missing; an existing 
 OUT_FILE = "file to write"    # a file to write or add to (a journal); made when missing
 
 
+INSTALLED_PREFIX = "cifar10-lab-"  # pyproject.toml's [project.scripts]: cifar10-lab-train, -evaluate, ...
+
+
 def command_name(script, argv=None):
     """The program name usage and error lines give: the command as invoked (the file name of sys.argv[0]:
     train.py, or cifar10-lab-train when installed) when it reads its own command line (argv None); the
     script's name when a Python caller hands it argv."""
     return os.path.basename(sys.argv[0]) if argv is None and sys.argv and sys.argv[0] else script
+
+
+def how_to_run(script):
+    """How a hint tells the user to run a command again: the installed command (cifar10-lab-train) when
+    that is what is running, else `python train.py` as from a checkout."""
+    running = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    return running if running.startswith(INSTALLED_PREFIX) else f"python {script}"
 
 
 class Parser(argparse.ArgumentParser):

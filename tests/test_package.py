@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from config.checks import INSTALLED_PREFIX
+
 from tests.conftest import ROOT
 
 tomllib = pytest.importorskip("tomllib")  # Python 3.11+
@@ -41,7 +43,7 @@ def test_the_commands_and_their_data_are_declared():
     assert all(os.path.isfile(os.path.join(ROOT, m + ".py")) for m in modules)
     for name, target in PROJECT["project"]["scripts"].items():
         module, function = target.split(":")
-        assert module in modules and name == f"cifar10-lab-{module}"
+        assert module in modules and name == f"{INSTALLED_PREFIX}{module}"  # what hints name (config.checks)
         assert f"\ndef {function}():" in open(os.path.join(ROOT, module + ".py")).read()
     for package, patterns in SETUPTOOLS["package-data"].items():
         assert os.path.isfile(os.path.join(ROOT, package, "__init__.py"))

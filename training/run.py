@@ -17,6 +17,7 @@ from lightning_fabric.utilities.exceptions import MisconfigurationException
 from pytorch_lightning.utilities import rank_zero_only
 
 import models
+from config.checks import how_to_run
 from config.resolve import continue_keys, data_kwargs, defaults, model_kwargs
 from datamodules import CIFAR10DataModule
 from runfolder import BadInput, RunFolder, checkpoint
@@ -110,7 +111,7 @@ def train(cfg, callbacks=(), smoke=False):
         except Diverged as e:
             end(folder, cfg, trainer, model, start, status="diverged", reason=str(e), code=DIVERGED_EXIT)
         except Interrupted as e:
-            then = "" if e.requeued else f"; continue with: python train.py --resume {shlex.quote(folder.path)}"
+            then = "" if e.requeued else f"; continue with: {how_to_run('train.py')} --resume {shlex.quote(folder.path)}"
             end(folder, cfg, trainer, model, start, status="interrupted", reason=str(e), code=e.code, then=then)
         fit_seconds = timer_seconds(trainer, "train")  # now: testing a checkpoint restores the Timer's old state
         # Test the checkpoint with the best val/acc (the final weights when there is none): choosing on val

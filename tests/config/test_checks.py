@@ -1,5 +1,7 @@
-"""config/checks.py: near-miss suggestions and one-line problem lists."""
-from config.checks import did_you_mean, one_line
+"""config/checks.py: near-miss suggestions, one-line problem lists, how a hint says to run a command."""
+import sys
+
+from config.checks import did_you_mean, how_to_run, one_line
 
 
 def test_did_you_mean_spells_the_suggestion_as_the_user_did():
@@ -11,3 +13,10 @@ def test_did_you_mean_spells_the_suggestion_as_the_user_did():
 
 def test_one_line_joins_every_problem():
     assert one_line("f.yaml", ["a", "b"]) == "f.yaml: a; b"
+
+
+def test_a_hint_names_the_installed_command_when_that_is_what_runs(monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["/venv/bin/cifar10-lab-train", "--max-steps", "9"])
+    assert how_to_run("train.py") == "cifar10-lab-train"
+    monkeypatch.setattr(sys, "argv", ["train.py", "--max-steps", "9"])
+    assert how_to_run("train.py") == "python train.py"
