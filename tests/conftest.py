@@ -18,38 +18,41 @@ sys.path.insert(0, ROOT)
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 WORKERS = 2  # pytest-xdist processes for the whole default suite (each peaks at ~3.5 GB of memory)
-
-
-def pytest_xdist_auto_num_workers(config):
-    """pyproject's `-n auto`: `python -m pytest` (the whole default suite) runs in WORKERS processes where
-    there are as many cores: much of a test's time is a subprocess, a SLURM job or a second worker it waits
-    for, and another test runs meanwhile. Tests named on the command line run in this one process, where
-    starting workers would cost more than it gives. PYTEST_XDIST_AUTO_NUM_WORKERS still decides if set."""
-    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
-        return None
-    from training.packing import cores
-
-    whole = config.args_source == pytest.Config.ArgsSource.TESTPATHS
-    return WORKERS if whole and cores() >= WORKERS else 0
-
-
 # Tests that must share one process: tests/slurm's share one local SLURM (tests/slurm/conftest.py), which a
 # second process would start and stop under them. (xdist_group marks would say it, but pytest 9.2 ignores
 # them: pytest-xdist issue 1386.)
 ONE_PROCESS = ("tests/slurm/",)
 
 
-def pytest_xdist_make_scheduler(config, log):
-    """Tests go to the workers one by one (as --dist load), except ONE_PROCESS's, which go together."""
-    if config.getvalue("dist") != "load":  # a --dist given on the command line
-        return None
-    from xdist.scheduler import LoadScopeScheduling
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config):
+    """With pytest-xdist (requirements.txt) and no -n, `python -m pytest` (the whole default suite) runs in
+    WORKERS processes where there are as many cores: much of a test's time is a subprocess, a SLURM job or
+    a second worker it waits for, and another test runs meanwhile. Tests named on the command line run in
+    this one process, where starting workers would cost more than they give; so do all where pytest-xdist
+    is not installed (a GPU machine with pytest alone, docs/gpu.md)."""
+    if not config.pluginmanager.hasplugin("xdist") or hasattr(config, "workerinput"):
+        return  # no pytest-xdist, or this is one of its workers (which must not start workers of its own)
+    config.pluginmanager.register(Scheduling(), "tests-scheduling")
+    if config.option.numprocesses is None and not config.getoption("usepdb"):
+        from training.packing import cores
 
-    class Scheduling(LoadScopeScheduling):
-        def _split_scope(self, nodeid):
-            return next((prefix for prefix in ONE_PROCESS if nodeid.startswith(prefix)), nodeid)
+        whole = config.args_source == pytest.Config.ArgsSource.TESTPATHS
+        config.option.numprocesses = WORKERS if whole and cores() >= WORKERS else 0
 
-    return Scheduling(config, log)
+
+class Scheduling:
+    def pytest_xdist_make_scheduler(self, config, log):
+        """Tests go to the workers one by one (as --dist load), except ONE_PROCESS's, which go together."""
+        if config.getvalue("dist") != "load":  # a --dist given on the command line
+            return None
+        from xdist.scheduler import LoadScopeScheduling
+
+        class OneByOne(LoadScopeScheduling):
+            def _split_scope(self, nodeid):
+                return next((prefix for prefix in ONE_PROCESS if nodeid.startswith(prefix)), nodeid)
+
+        return OneByOne(config, log)
 
 
 TRAIN_PER_BATCH, TEST_SIZE = 60, 100  # 300 train images, 100 test images
