@@ -36,7 +36,7 @@ def command_name(script, argv=None):
 def how_to_run(script):
     """How a hint tells the user to run a command again: the installed command (cifar10-lab-train) when
     that is what is running, else `python train.py` as from a checkout."""
-    running = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    running = command_name(script)
     return running if running.startswith(INSTALLED_PREFIX) else f"python {script}"
 
 
