@@ -111,7 +111,9 @@ class Resumable(pl.callbacks.Checkpoint):
                 callback.check(trainer, weights=True)
         if trainer.checkpoint_callback:  # listed there for W&B's --log-model upload, and in the saved state
             trainer.checkpoint_callback.last_model_path = self.last_path
-        trainer.save_checkpoint(self.last_path, weights_only=False)  # the full state; said, so Lightning logs nothing
+        # A write, not a read: weights_only=False asks Lightning to save the full state (optimizer, loops) that a
+        # continue needs; said, so Lightning logs nothing. Every read goes through runfolder.checkpoint (weights_only=True).
+        trainer.save_checkpoint(self.last_path, weights_only=False)
 
     def on_train_start(self, trainer, pl_module):
         # Lightning registered its handlers just before this hook and puts the old ones back at teardown.
