@@ -19,7 +19,7 @@ from .augment import FLIPS, PADS, batch_draws, crop, draws, flip, to_device
 
 class Batches:
     def __init__(self, x, y, indices, batch_size, mean, std, *, train=False, augment=False, crop_padding=4,
-                 crop_pad="zeros", flips="random", seed=0, rank=0, world_size=1, policies=None):
+                 crop_pad="zeros", flips="random", seed=0, rank=0, world_size=1, policies=None, steps_per_call=1):
         if crop_pad not in PADS or flips not in FLIPS:
             raise ValueError(f"crop_pad must be one of {PADS} and flips one of {FLIPS}, got {crop_pad!r}, {flips!r}")
         self.x, self.y = x, y  # x: uint8 (N, 3, 32, 32), y: int64 (N,), on the device batches are made on
@@ -30,7 +30,9 @@ class Batches:
         self.rank, self.world_size = rank, world_size
         self.mean = torch.tensor(mean, dtype=torch.float32, device=x.device).view(1, 3, 1, 1)
         self.std = torch.tensor(std, dtype=torch.float32, device=x.device).view(1, 3, 1, 1)
+        self.steps_per_call = steps_per_call if train else 1  # batches per item
         self.epoch, self.done = 0, 0  # position: batches of this epoch handed out so far
+        self._made = (None,)  # (epoch, its images, its labels) under steps_per_call > 1
 
     def _shard_size(self):
         n = len(self.indices)
@@ -38,9 +40,12 @@ class Batches:
             return n // self.world_size
         return len(range(self.rank, n, self.world_size))
 
-    def __len__(self):
+    def batches_per_epoch(self):
         n = self._shard_size()
         return n // self.batch_size if self.train else -(-n // self.batch_size)  # train drops a ragged tail
+
+    def __len__(self):
+        return max(self.batches_per_epoch() // self.steps_per_call, 1)
 
     def _epoch_indices(self):
         """This epoch's rows of x for this rank, in order, on the CPU."""
@@ -49,7 +54,7 @@ class Batches:
             g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
             idx = idx[torch.randperm(len(idx), generator=g)]
             idx = idx[: len(idx) - len(idx) % self.world_size]
-        return idx[self.rank::self.world_size][: len(self) * self.batch_size]  # this rank's shard, disjoint from the others
+        return idx[self.rank::self.world_size][: self.batches_per_epoch() * self.batch_size]  # this rank's shard, disjoint from the others
 
     def _epoch(self):
         """(images uint8 (n, 3, 32, 32), labels (n,)) of this epoch's batches, in order and augmented."""
@@ -69,11 +74,31 @@ class Batches:
 
     def __iter__(self):
         # The body runs at the first next(), so an iterator Lightning makes and drops has no effect.
-        if self.done >= len(self):  # the last epoch was used up: Lightning stops after len(self) batches,
-            self.epoch, self.done = self.epoch + 1, 0  # so the loop below never runs past its end by itself
-        x, y = self._epoch()
+        if self.steps_per_call == 1:
+            if self.done >= len(self):  # the last epoch was used up: Lightning stops after len(self) batches,
+                self.epoch, self.done = self.epoch + 1, 0  # so the loop below never runs past its end by itself
+            yield from self._epoch_batches()
+            return
+        stream = self._stream()
+        for _ in range(len(self)):
+            yield [next(stream) for _ in range(self.steps_per_call)]
+
+    def _stream(self):
+        """Batches from the current position on, through as many epochs as asked for. A Lightning epoch
+        mostly ends inside one of the data's: the next goes on with that epoch's images, made once."""
+        while True:
+            if self.done >= self.batches_per_epoch():
+                self.epoch, self.done = self.epoch + 1, 0
+            if self._made[0] != self.epoch:
+                self._made = (self.epoch, *self._epoch())
+            yield from self._epoch_batches(*self._made[1:])
+
+    def _epoch_batches(self, x=None, y=None):
+        """This epoch's batches from position `done` on, advancing it; x, y: the epoch's images and labels
+        when made already."""
+        x, y = (x, y) if x is not None else self._epoch()
         policies = self.train and self.policies
-        for b in range(self.done, len(self)):
+        for b in range(self.done, self.batches_per_epoch()):
             s = slice(b * self.batch_size, (b + 1) * self.batch_size)
             xb, yb = x[s], y[s]  # (B, 3, 32, 32) uint8, cropped and flipped; (B,) int64
             if policies:  # per batch, from the batch's generator after crop and flip's draws (theirs stay as

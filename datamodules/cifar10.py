@@ -48,7 +48,7 @@ class CIFAR10DataModule(pl.LightningDataModule):
                  crop_padding: Count = 4, crop_pad: Literal[PADS] = "zeros", flips: Literal[FLIPS] = "random",
                  policy: Literal[POLICIES] = "none", erase: Fraction = 0.0, cutout: Count = 0,
                  mixup: NonNegative = 0.0, cutmix: NonNegative = 0.0, normalize: Literal[tuple(NORMALIZE)] = "standard",
-                 seed: int = 42, *, download=True):
+                 seed: int = 42, steps_per_call: PositiveInt = 1, *, download=True):
         """
         data_dir: folder holding cifar-10-batches-py/ or cifar-10-python.tar.gz
         batch_size: training batch size per device
@@ -65,6 +65,7 @@ class CIFAR10DataModule(pl.LightningDataModule):
         cutmix ALPHA: CutMix with lambda ~ Beta(ALPHA, ALPHA) (1.0 is common); 0 = off; with --mixup: one of the two per batch
         normalize: standard = per-channel z-score, center = mean only
         seed: the run's seed: the split, the initial weights, the batches
+        steps_per_call K: optimizer steps per Lightning step: Lightning's per-step cost paid once per K steps, the same batches and updates as 1 (docs/benchmarks.md)
         """
         super().__init__()
         if normalize not in NORMALIZE:
@@ -112,7 +113,8 @@ class CIFAR10DataModule(pl.LightningDataModule):
         return Batches(self.x, self.y, self.splits[split], batch_size, mean, std, train=train,
                        augment=train and self.hparams.augment, crop_padding=self.hparams.crop_padding,
                        crop_pad=self.hparams.crop_pad, flips=self.hparams.flips,
-                       seed=self.hparams.seed, rank=rank, world_size=world, policies=self.policies or None)
+                       seed=self.hparams.seed, rank=rank, world_size=world, policies=self.policies or None,
+                       steps_per_call=self.hparams.steps_per_call)
 
     def train_dataloader(self):
         return self._batches("train", self.hparams.batch_size, train=True)
@@ -126,6 +128,7 @@ class CIFAR10DataModule(pl.LightningDataModule):
     def transfer_batch_to_device(self, batch, device, dataloader_idx):
         """Batches are made where the model is (`_batches`); Lightning's walk over each batch to move it
         would cost every step for nothing."""
-        if all(torch.is_tensor(t) and t.device == device for t in batch):
+        batches = batch if isinstance(batch, list) else [batch]  # a list: --steps-per-call's K batches
+        if all(torch.is_tensor(t) and t.device == device for b in batches for t in b):
             return batch
         return super().transfer_batch_to_device(batch, device, dataloader_idx)

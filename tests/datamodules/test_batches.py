@@ -111,3 +111,32 @@ def test_clean_is_the_splits_first_images_unaugmented():
     run = make(augment=True, crop_padding=2, crop_pad="reflect", flips="alternate")
     clean = run.clean(5)
     assert clean.dtype == torch.float32 and torch.equal(clean[:, 0, 0, 0], torch.arange(5).float())
+
+
+def test_steps_per_call_hands_out_k1s_batches_in_lists_of_k_across_epochs():
+    """--steps-per-call 4: 103 images at batch 10 are 10 batches an epoch, so a list of 4 runs on into the
+    next epoch; the batches, flattened, are K = 1's over three epochs, augmented alike."""
+    one, four = make(augment=True), make(augment=True, steps_per_call=4)
+    assert len(four) == 2  # a Lightning epoch: 10 // 4 lists
+    flat = [b for _ in range(2) for b in one]  # two epochs of K = 1
+    lists = [chunk for _ in range(2) for chunk in four]  # two Lightning epochs: 16 batches
+    assert all(len(chunk) == 4 for chunk in lists)
+    for (x1, y1), (x4, y4) in zip(flat, [b for chunk in lists for b in chunk]):
+        assert torch.equal(x1, x4) and torch.equal(y1, y4)
+    assert four.state_dict() == {"epoch": 1, "batch": 6}  # where the next batch comes from
+
+
+def test_steps_per_call_resumes_from_its_state_mid_list_of_epochs():
+    whole = make(steps_per_call=4)
+    chunks = [c for _ in range(3) for c in whole]
+    part = make(steps_per_call=4)
+    next(iter(part)), next(iter(part))  # two lists, one per Lightning epoch started
+    restored = make(steps_per_call=4)
+    restored.load_state_dict(part.state_dict())
+    rest = [c for c in restored] + [c for c in restored]
+    assert all(torch.equal(a[1], b[1]) for ca, cb in zip(chunks[2:], rest) for a, b in zip(ca, cb))
+    assert len(rest) == 4
+
+
+def test_steps_per_call_leaves_evaluation_batches_alone():
+    assert len(make(train=False, steps_per_call=4)) == 11 and isinstance(next(iter(make(train=False))), tuple)
