@@ -46,6 +46,7 @@ class Classifier(pl.LightningModule):
         acc = lambda: MulticlassAccuracy(num_classes, average="micro")  # noqa: E731  (plain accuracy)
         self.val_acc, self.test_acc = acc(), acc()
         self.val_loss, self.test_loss = MeanMetric(), MeanMetric()
+        self.steps_grad_clip = None  # --grad-clip under --steps-per-call (training.callbacks.SeveralSteps)
 
     def forward(self, x):
         return self.net(x)
@@ -54,20 +55,47 @@ class Classifier(pl.LightningModule):
         return sum(p.numel() for p in self.parameters())
 
     def training_step(self, batch, batch_idx):
-        x, y = batch
+        if isinstance(batch, list):  # --steps-per-call K: K batches, K optimizer steps
+            return self.several_steps(batch)
+        return self.step_loss(*batch)
+
+    def step_loss(self, x, y, log_every=None):
+        """The training loss of one batch; on the steps the logger writes (every log_every steps, by default
+        Lightning's log_every_n_steps), train/loss and train/acc are logged too."""
         logits = self(x)
         loss = F.cross_entropy(logits, y, label_smoothing=self.hparams.label_smoothing)
-        if self.logs_this_step():
+        if self.logs_this_step(log_every):
             # not prog_bar=True: Lightning would then read the loss on the host at every step until the
             # epoch ends (a GPU sync each); the bar reads it on its own refreshes (StepProgressBar)
             self.log("train/loss", loss)
             self.log("train/acc", top_class_credit(logits, y).mean())  # this batch's, as a metric's step value
         return loss
 
-    def logs_this_step(self):
+    def logs_this_step(self, every=None):
         """Lightning writes step metrics every log_every_n_steps; computing them in between is wasted work
         (a sixth of a CPU MLP step, bench/lightning_overhead). Call before the optimizer steps."""
-        return (self.global_step + 1) % self.trainer.log_every_n_steps == 0
+        return (self.global_step + 1) % (every or self.trainer.log_every_n_steps) == 0
+
+    def several_steps(self, batches):
+        """One optimizer step per batch, made as Lightning's automatic optimization makes them (forward,
+        zeroed gradients, backward, --grad-clip, step, the lr schedule's step), all in one Lightning step,
+        whose loop Lightning then runs once per K steps. Lightning counts each optimizer step
+        (global_step), and logs and validates every log_every_n_steps and val_check_interval Lightning steps,
+        which build_trainer divides by K. Returns the last loss, and each step's for the divergence guard."""
+        opt, schedule = self.optimizers(), self.lr_schedulers()
+        every = self.trainer.log_every_n_steps * len(batches)
+        losses = []
+        for x, y in batches:
+            loss = self.step_loss(x, y, every)
+            opt.zero_grad()
+            loss.backward()
+            if self.steps_grad_clip:
+                self.clip_gradients(opt, gradient_clip_val=self.steps_grad_clip, gradient_clip_algorithm="norm")
+            opt.step()
+            if schedule is not None:
+                schedule.step()
+            losses.append(loss.detach())
+        return {"loss": losses[-1], "losses": torch.stack(losses)}
 
     def _eval_step(self, batch, stage):
         x, y = batch

@@ -136,13 +136,13 @@ class HostReads(pl.Callback):
         setattr(torch.Tensor, name, read)
         self._undo.append(lambda: setattr(torch.Tensor, name, original) if own else delattr(torch.Tensor, name))
 
-    def unexpected(self, log_every, max_steps, first=0):
+    def unexpected(self, log_every, max_steps, first=0, k=1):
         """The reads outside the phases where one is expected: setup, eval, end, log steps (those after which
         Lightning writes the logs and the bar redraws: step s with (s + 1) % log_every == 0), the last step,
-        and steps before `first`."""
+        and steps before `first`. With --steps-per-call k a phase is a Lightning step: steps s to s + k - 1."""
         def expected(phase):
             kind, s = phase
-            return kind != "step" or s < first or (s + 1) % log_every == 0 or s + 1 == max_steps
+            return kind != "step" or s < first or (s + k) % log_every == 0 or s + k == max_steps
         return [r for r in self.reads if not expected(r[0])]
 
 
@@ -172,7 +172,7 @@ def fit(flags, cifar_dir, tmp_path, accelerator="cpu", terminal=True):
     with contextlib.redirect_stdout(Terminal() if terminal else io.StringIO()) as out, \
             contextlib.redirect_stderr(io.StringIO()):
         train.main(argv, callbacks=[reads])
-    assert reads.steps == STEPS
+    assert reads.steps == STEPS // resolve(argv)[0]["steps_per_call"]  # Lightning steps
     return reads, resolve(argv)[0]["log_every"], out.getvalue()
 
 

@@ -9,6 +9,8 @@ from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint, TQ
 from pytorch_lightning.callbacks.progress.tqdm_progress import Tqdm, _update_n
 from pytorch_lightning.utilities import rank_zero_only
 
+from models.base import Classifier
+
 
 class Diverged(Exception):
     """The training loss became NaN or infinite; the message says at which step and what to try."""
@@ -32,12 +34,17 @@ class StopOnDivergence(pl.Callback):
         loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
         if loss is None:
             return
+        # one loss, or (--steps-per-call) one per optimizer step of this Lightning step
+        loss = outputs.get("losses", loss) if isinstance(outputs, dict) else loss
         loss = loss.detach() if torch.is_tensor(loss) else torch.tensor(float(loss))
         if self.window is None:
             self.window = torch.empty(self.every, device=loss.device)
-        self.window[len(self.steps)] = loss  # one copy on the device: no read
-        step = trainer.global_step  # after this batch's optimizer step
-        self.steps.append(step)
+        losses = loss.reshape(-1)
+        step = trainer.global_step  # after this batch's optimizer steps
+        if len(self.steps) + len(losses) > len(self.window):  # more steps than a log interval: read what is there
+            self.check(trainer)
+        self.window[len(self.steps):len(self.steps) + len(losses)] = losses  # one copy on the device: no read
+        self.steps += range(step - len(losses) + 1, step + 1)
         if step % self.every == 0 or len(self.steps) == len(self.window):  # full: under gradient accumulation
             self.check(trainer)
 
@@ -61,6 +68,43 @@ class StopOnDivergence(pl.Callback):
         params = [p.detach() for p in trainer.lightning_module.parameters()] if weights else []
         if params and not bool(torch.stack([torch.isfinite(p).all() for p in params]).all()):
             raise Diverged(f"weights are not finite after step {trainer.global_step}; {hint}")
+
+
+class SeveralSteps(pl.Callback):
+    """--steps-per-call K > 1: each Lightning step is a list of K batches (datamodules/batches.py), which the
+    model trains as K optimizer steps (models/base.py several_steps), under Lightning's manual optimization;
+    --grad-clip is then the model's to apply.
+
+    Lightning gives its loggers its own step count, which is K times smaller: each logger is handed the
+    optimizer step K = 1 would have logged at, so metrics.csv and W&B read the same either way."""
+
+    def __init__(self, grad_clip, k):
+        self.grad_clip, self.k = grad_clip, k
+
+    @staticmethod
+    def check(model):
+        """ValueError unless the model trains with the shared training step (Classifier's), which can."""
+        if type(model).training_step is not Classifier.training_step:
+            raise ValueError(f"--steps-per-call > 1 needs a model trained by the shared training step; "
+                             f"{type(model).__name__} has its own: use --steps-per-call 1")
+
+    def setup(self, trainer, pl_module, stage):
+        self.check(pl_module)
+        pl_module.automatic_optimization = False
+        pl_module.steps_grad_clip = self.grad_clip
+        for logger in trainer.loggers:
+            if not getattr(logger, "counts_optimizer_steps", False):  # setup runs again for the test
+                logger.log_metrics = self._in_optimizer_steps(trainer, logger.log_metrics)
+                logger.counts_optimizer_steps = True
+
+    def _in_optimizer_steps(self, trainer, log_metrics):
+        def log(metrics, step=None):
+            # Lightning's step: its steps completed, during the fit before the current one's; K = 1's step
+            # is then the current one's last optimizer step, and after the fit the steps completed
+            if step is not None:
+                step = step * self.k + (self.k - 1 if trainer.state.fn == "fit" else 0)
+            return log_metrics(metrics, step=step)
+        return log
 
 
 class FolderCheckpoint(ModelCheckpoint):
@@ -88,13 +132,18 @@ class FolderCheckpoint(ModelCheckpoint):
 class StepLearningRate(LearningRateMonitor):
     """Lightning's LearningRateMonitor (step interval, its names: lr-SGD, lr-SGD/pg1, ...), its values logged
     with the step's own metrics: one call of each logger per logged step instead of two (a W&B call takes
-    about a millisecond of the training process's CPU)."""
+    about a millisecond of the training process's CPU). Read just before each optimizer step that is a
+    log step (every `every` steps), so the lr is that step's under --steps-per-call too."""
 
-    def __init__(self):
+    def __init__(self, every):
         super().__init__("step")
+        self.every = every
 
     def on_train_batch_start(self, trainer, pl_module, *_):
-        if trainer._logger_connector.should_update_logs:
+        pass  # LearningRateMonitor's logger call: its values go out with the step's metrics instead
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer):
+        if (trainer.global_step + 1) % self.every == 0:
             for name, lr in self._extract_stats(trainer, "any").items():  # float64: the lr as set, not rounded
                 pl_module.log(name, torch.tensor(lr, dtype=torch.float64), on_step=True, on_epoch=False)
 
@@ -154,7 +203,7 @@ class PlainLogLines(pl.Callback):
         step = trainer.global_step
         if step == self.last_step or step >= trainer.max_steps:  # mid-accumulation; or the end's line follows
             return
-        if step % self.every and step != self.first + 1:
+        if step % self.every and self.last_step != self.first:  # a line after the first step, then every `every`
             return
         if self.eval_every and step % self.eval_every == 0:  # the validation's line follows
             return

@@ -52,7 +52,7 @@ def find_lr(cfg, smoke=False):
     if folder.has_config():
         raise BadInput(f"--output-dir {folder.path} holds a run already: --find-lr writes into a new folder")
     pl.seed_everything(cfg["seed"], workers=True, verbose=False)
-    data = build_data(cfg)
+    data = build_data(dict(cfg, steps_per_call=1))  # a learning rate per batch: Lightning's steps are the test's
     cls, kwargs = models.load(cfg["model"]), model_kwargs(cfg)
     try:
         model = cls(**kwargs)

@@ -26,7 +26,7 @@ from runfolder.folder import LR_FIND_DATA, LR_FIND_PLOT, WEIGHTS_EMA, WEIGHTS_RA
 from runfolder.lock import RunLock
 
 from . import console, packing, provenance
-from .callbacks import Diverged, StopOnDivergence
+from .callbacks import Diverged, SeveralSteps, StopOnDivergence
 from .distributed import shutdown_distributed
 from .early_stopping import EarlyStop
 from .loggers import build_loggers, finish_loggers
@@ -66,6 +66,8 @@ def train(cfg, callbacks=(), smoke=False):
             raise ValueError(f"--compile needs a torch model; {cfg['model']} has none")
         if cfg.get("ema") and not isinstance(getattr(model, "net", None), torch.nn.Module):
             raise ValueError(f"--ema needs a torch model; {cfg['model']} has none")
+        if cfg.get("steps_per_call", 1) > 1:
+            SeveralSteps.check(model)
         if cfg.get("early_stop") and not cfg["val_size"]:
             raise ValueError("--early-stop needs a validation split to watch: --val-size > 0")
         build_trainer(cfg, folder, [], smoke=smoke)  # settings Lightning rejects are refused here, writing nothing

@@ -23,3 +23,10 @@ def test_reads_only_on_log_steps_with_plain_lines_and_wandb(cifar_dir, tmp_path,
     isolate_wandb(monkeypatch, str(tmp_path))
     reads, log_every, _ = fit(MODELS["mlp"] + ["--logger", "wandb"], cifar_dir, tmp_path, terminal=False)
     assert not reads.unexpected(log_every, STEPS), show(reads.unexpected(log_every, STEPS))
+
+
+def test_reads_only_on_log_steps_with_ten_steps_per_call(cifar_dir, tmp_path):
+    """--steps-per-call 10: a Lightning step is 10 optimizer steps; only those ending in a log step read."""
+    reads, log_every, _ = fit(MODELS["mlp"] + ["--logger", "csv", "--steps-per-call", "10"], cifar_dir, tmp_path)
+    assert not reads.unexpected(log_every, STEPS, k=10), show(reads.unexpected(log_every, STEPS, k=10))
+    assert {s for (kind, s), *_ in reads.reads if kind == "step"}  # the test sees reads

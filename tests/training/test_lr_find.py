@@ -93,3 +93,13 @@ def test_the_suggestion_is_the_steepest_fall_per_decade():
     lightning.results = {"lr": lrs, "loss": losses}
     assert lightning.suggestion() < 10 ** -3.5  # half a decade low; should Lightning move to per decade, this fails: use it
     assert lr_find.suggest(lrs, [float("nan")] * 98 + losses[-2:]) is None
+
+
+def test_find_lr_tries_an_lr_per_batch_under_steps_per_call(cifar_dir, tmp_path, monkeypatch):
+    """--steps-per-call changes how a run is stepped, not the range test: the same curve either way."""
+    monkeypatch.setattr(lr_find, "STEPS", STEPS)
+    curves = []
+    for k in ("1", "4"):
+        train.main(args(cifar_dir, str(tmp_path / k), "--find-lr", "--steps-per-call", k))
+        curves.append(strict(tmp_path / k / LR_FIND_DATA))
+    assert curves[0] == curves[1]
