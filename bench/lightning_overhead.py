@@ -34,6 +34,10 @@ FULL = dict(repeats=3, warmup=1, runs=[
     ("mlp", ["--model", "mlp", "--max-steps", "420"], 20),
     ("mlp --logger csv", ["--model", "mlp", "--max-steps", "420", "--logger", "csv"], 20),  # what W&B adds
     ("layernorm_mlp", ["--model", "layernorm_mlp", "--max-steps", "420"], 20),
+    # ten optimizer steps per Lightning step: Lightning's own cost once per ten (--steps-per-call)
+    ("mlp --steps-per-call 10", ["--model", "mlp", "--max-steps", "420", "--steps-per-call", "10"], 20),
+    ("layernorm_mlp --steps-per-call 10", ["--model", "layernorm_mlp", "--max-steps", "420", "--steps-per-call", "10"],
+     20),
     ("resnet", ["--model", "resnet", "--max-steps", "22", "--eval-every", "10", "--val-size", "500"], 2)])
 TINY = ["--val-size", "50", "--eval-batch-size", "25"]  # the test fixture has 300 training images
 QUICK = dict(repeats=1, warmup=0, runs=[
@@ -116,8 +120,8 @@ def plain_loop(flags, data_dir, dm, warmup):
             raise ValueError("the plain loop takes a constant learning rate only (a bare optimizer)")
         clock, steps = Clock(warmup, device), 0
         while steps < total:
-            for x, y in dm.train_dataloader():
-                clock.begin(steps)
+            for x, y in (b for item in dm.train_dataloader() for b in (item if isinstance(item, list) else [item])):
+                clock.begin(steps)  # (--steps-per-call's lists of batches, one at a time)
                 with autocast:
                     loss = F.cross_entropy(model(x), y, label_smoothing=cfg.get("label_smoothing", 0.0))
                 opt.zero_grad(set_to_none=True)
