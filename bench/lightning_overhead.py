@@ -38,7 +38,11 @@ FULL = dict(repeats=3, warmup=1, runs=[
     ("mlp --steps-per-call 10", ["--model", "mlp", "--max-steps", "420", "--steps-per-call", "10"], 20),
     ("layernorm_mlp --steps-per-call 10", ["--model", "layernorm_mlp", "--max-steps", "420", "--steps-per-call", "10"],
      20),
-    ("resnet", ["--model", "resnet", "--max-steps", "22", "--eval-every", "10", "--val-size", "500"], 2)])
+    ("resnet", ["--model", "resnet", "--max-steps", "22", "--eval-every", "10", "--val-size", "500"], 2),
+    # like with like: the plain loop writes no checkpoint, so ours writes only last.ckpt at the end (a real
+    # run's best and last checkpoints come every --eval-every 500 steps, this row's every 10)
+    ("resnet --checkpoint end", ["--model", "resnet", "--max-steps", "22", "--eval-every", "10", "--val-size", "500",
+                                 "--checkpoint", "end"], 2)])
 TINY = ["--val-size", "50", "--eval-batch-size", "25"]  # the test fixture has 300 training images
 QUICK = dict(repeats=1, warmup=0, runs=[
     ("mlp", ["--model", "mlp", "--max-steps", "4", "--eval-every", "2", "--log-every", "1", "--batch-size", "8"]
