@@ -36,8 +36,12 @@ def command_name(script, argv=None):
 def how_to_run(script):
     """How a hint tells the user to run a command again: the installed command (cifar10-lab-train) when
     that is what is running, else `python train.py` as from a checkout."""
-    running = command_name(script)
-    return running if running.startswith(INSTALLED_PREFIX) else f"python {script}"
+    return invocation(command_name(script))
+
+
+def invocation(name):
+    """How to type the command named `name` (command_name's answer): as it is when installed, else with python."""
+    return name if name.startswith(INSTALLED_PREFIX) else f"python {name}"
 
 
 class Parser(argparse.ArgumentParser):

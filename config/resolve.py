@@ -19,7 +19,8 @@ import typing
 from runfolder import BadInput, RunFolder, read_yaml
 
 from . import signatures
-from .checks import FILE, FOLDER, OUT_FOLDER, Parser, command_name, did_you_mean, one_line, path_problems
+from .checks import (FILE, FOLDER, OUT_FOLDER, Parser, command_name, did_you_mean, invocation, one_line,
+                     path_problems)
 from .parser import Raising, flag_name, flag_of, number, unwrap
 from .settings import Run
 from .signatures import Setting
@@ -121,7 +122,7 @@ def build_parser(model="mlp", cls=Parser, prog="train.py"):
     listed = "\n".join(f"  {name:14s} {m.help}" for name, m in models.items())
     named = "\n".join(f"  {name:14s} {text}" for name, (_, text) in presets().items())
     p = cls(prog=prog, description=f"Train a CIFAR-10 classifier; writes a run folder. Flags for --model {model}.",
-            epilog=f"models (python train.py --model NAME --help for its flags):\n{listed}\n\n"
+            epilog=f"models ({invocation(prog)} --model NAME --help for its flags):\n{listed}\n\n"
                    f"presets (configs/*.yaml; --config files and typed flags override them):\n{named}",
             formatter_class=argparse.RawDescriptionHelpFormatter, argument_default=argparse.SUPPRESS)
     g = p.add_argument_group("what to run")

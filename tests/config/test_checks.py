@@ -20,3 +20,9 @@ def test_a_hint_names_the_installed_command_when_that_is_what_runs(monkeypatch):
     assert how_to_run("train.py") == "cifar10-lab-train"
     monkeypatch.setattr(sys, "argv", ["train.py", "--max-steps", "9"])
     assert how_to_run("train.py") == "python train.py"
+
+
+def test_trains_help_names_the_command_as_it_is_typed():
+    from config.resolve import build_parser
+    assert "(cifar10-lab-train --model NAME --help" in build_parser(prog="cifar10-lab-train").format_help()
+    assert "(python train.py --model NAME --help" in build_parser(prog="train.py").format_help()
