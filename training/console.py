@@ -32,8 +32,10 @@ def first_line(cfg, model, data, trainer, folder, smoke=False):
     sizes = " / ".join(f"{len(data.splits[s]):,} {s}" for s in ("train", "val", "test"))
     device = trainer.strategy.root_device.type + (f" x{trainer.world_size}" if trainer.world_size > 1 else "")
     where = "smoke test, nothing written" if smoke else f"run {folder.path}"
+    k = cfg.get("steps_per_call", 1)
+    per_call = f", {k} steps per Lightning step" if k > 1 else ""
     print(f"{cfg['model']}{' (' + cfg['preset'] + ')' if cfg['preset'] else ''} | {model.num_params():,} params | "
-          f"data {sizes} | {device}, {cfg['precision']} | {where}", flush=True)
+          f"data {sizes} | {device}, {cfg['precision']}{per_call} | {where}", flush=True)
 
 
 def is_lead():

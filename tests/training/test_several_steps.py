@@ -43,9 +43,10 @@ def one_step_each(cifar_dir, tmp_path_factory):
     return run_dir
 
 
-def test_four_steps_per_call_train_what_one_does(one_step_each, cifar_dir, tmp_path):
+def test_four_steps_per_call_train_what_one_does(one_step_each, cifar_dir, tmp_path, capsys):
     run_dir = str(tmp_path / "run")
     train.main(args(cifar_dir, run_dir, 4))
+    assert "cpu, 32-true, 4 steps per Lightning step |" in capsys.readouterr().out.splitlines()[0]
     mine, theirs = weights(run_dir), weights(one_step_each)
     assert mine.keys() == theirs.keys() and all(torch.equal(mine[k], theirs[k]) for k in mine)
     assert logged(run_dir) == logged(one_step_each)  # every loss, accuracy, lr and validation, at its step
