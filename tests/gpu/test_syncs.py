@@ -15,3 +15,11 @@ FIRST = 2  # steps 0 and 1 may sync: cuDNN's kernel search for each new shape (b
 def test_syncs_only_on_log_steps(cifar_dir, tmp_path, model):
     reads, log_every, _ = fit(MODELS[model] + ["--logger", "csv"], cifar_dir, tmp_path, accelerator="gpu")
     assert not reads.unexpected(log_every, STEPS, first=FIRST), show(reads.unexpected(log_every, STEPS, first=FIRST))
+
+
+def test_syncs_only_on_log_steps_with_ten_steps_per_call(cifar_dir, tmp_path):
+    """--steps-per-call 10 (docs/tools.md): a Lightning step is 10 optimizer steps; only those ending in a log step sync."""
+    flags = MODELS["mlp"] + ["--logger", "csv", "--steps-per-call", "10"]
+    reads, log_every, _ = fit(flags, cifar_dir, tmp_path, accelerator="gpu")
+    unexpected = reads.unexpected(log_every, STEPS, first=FIRST, k=10)
+    assert not unexpected, show(unexpected)
