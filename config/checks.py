@@ -36,12 +36,13 @@ def command_name(script, argv=None):
 def how_to_run(script):
     """How a hint tells the user to run a command again: the installed command (cifar10-lab-train) when
     that is what is running, else `python train.py` as from a checkout."""
-    return invocation(command_name(script))
+    return invocation(command_name(script), script)
 
 
-def invocation(name):
-    """How to type the command named `name` (command_name's answer): as it is when installed, else with python."""
-    return name if name.startswith(INSTALLED_PREFIX) else f"python {name}"
+def invocation(name, script):
+    """How to type a command that runs as `name` (command_name's answer): as it is when installed, else
+    `python script`."""
+    return name if name.startswith(INSTALLED_PREFIX) else f"python {script}"
 
 
 class Parser(argparse.ArgumentParser):

@@ -122,7 +122,7 @@ def build_parser(model="mlp", cls=Parser, prog="train.py"):
     listed = "\n".join(f"  {name:14s} {m.help}" for name, m in models.items())
     named = "\n".join(f"  {name:14s} {text}" for name, (_, text) in presets().items())
     p = cls(prog=prog, description=f"Train a CIFAR-10 classifier; writes a run folder. Flags for --model {model}.",
-            epilog=f"models ({invocation(prog)} --model NAME --help for its flags):\n{listed}\n\n"
+            epilog=f"models ({invocation(prog, 'train.py')} --model NAME --help for its flags):\n{listed}\n\n"
                    f"presets (configs/*.yaml; --config files and typed flags override them):\n{named}",
             formatter_class=argparse.RawDescriptionHelpFormatter, argument_default=argparse.SUPPRESS)
     g = p.add_argument_group("what to run")

@@ -20,6 +20,8 @@ def test_a_hint_names_the_installed_command_when_that_is_what_runs(monkeypatch):
     assert how_to_run("train.py") == "cifar10-lab-train"
     monkeypatch.setattr(sys, "argv", ["train.py", "--max-steps", "9"])
     assert how_to_run("train.py") == "python train.py"
+    monkeypatch.setattr(sys, "argv", ["-c"])  # python -c, a pytest-xdist worker: the script's name
+    assert how_to_run("train.py") == "python train.py"
 
 
 def test_trains_help_names_the_command_as_it_is_typed():
