@@ -47,6 +47,7 @@ class Classifier(pl.LightningModule):
         self.val_acc, self.test_acc = acc(), acc()
         self.val_loss, self.test_loss = MeanMetric(), MeanMetric()
         self.steps_grad_clip = None  # --grad-clip under --steps-per-call (training.callbacks.SeveralSteps)
+        self.after_each_step = []  # and what runs after each of its optimizer steps (the --ema update)
 
     def forward(self, x):
         return self.net(x)
@@ -78,8 +79,8 @@ class Classifier(pl.LightningModule):
 
     def several_steps(self, batches):
         """One optimizer step per batch, made as Lightning's automatic optimization makes them (forward,
-        zeroed gradients, backward, --grad-clip, step, the lr schedule's step), all in one Lightning step,
-        whose loop Lightning then runs once per K steps. Lightning counts each optimizer step
+        zeroed gradients, backward, --grad-clip, step, the lr schedule's step, then after_each_step), all in
+        one Lightning step, whose loop Lightning then runs once per K steps. Lightning counts each optimizer step
         (global_step), and logs and validates every log_every_n_steps and val_check_interval Lightning steps,
         which build_trainer divides by K. Returns the last loss, and each step's for the divergence guard."""
         opt, schedule = self.optimizers(), self.lr_schedulers()
@@ -94,6 +95,8 @@ class Classifier(pl.LightningModule):
             opt.step()
             if schedule is not None:
                 schedule.step()
+            for hook in self.after_each_step:
+                hook()
             losses.append(loss.detach())
         return {"loss": losses[-1], "losses": torch.stack(losses)}
 

@@ -1,11 +1,12 @@
 """Lightning callbacks of our own: divergence, checkpoints that follow their folder, plain log lines."""
+import functools
 import os
 import sys
 import time
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
+from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint, TQDMProgressBar, WeightAveraging
 from pytorch_lightning.callbacks.progress.tqdm_progress import Tqdm, _update_n
 from pytorch_lightning.utilities import rank_zero_only
 
@@ -73,7 +74,8 @@ class StopOnDivergence(pl.Callback):
 class SeveralSteps(pl.Callback):
     """--steps-per-call K > 1: each Lightning step is a list of K batches (datamodules/batches.py), which the
     model trains as K optimizer steps (models/base.py several_steps), under Lightning's manual optimization;
-    --grad-clip is then the model's to apply.
+    --grad-clip is then the model's to apply, and --ema's update (a weight average's, at each batch's end in
+    Lightning) runs after each of the K steps.
 
     Lightning gives its loggers its own step count, which is K times smaller: each logger is handed the
     optimizer step K = 1 would have logged at, so metrics.csv and W&B read the same either way."""
@@ -92,6 +94,8 @@ class SeveralSteps(pl.Callback):
         self.check(pl_module)
         pl_module.automatic_optimization = False
         pl_module.steps_grad_clip = self.grad_clip
+        pl_module.after_each_step = [functools.partial(c.on_train_batch_end, trainer, pl_module, None, None, None)
+                                     for c in trainer.callbacks if isinstance(c, WeightAveraging)]
         for logger in trainer.loggers:
             if not getattr(logger, "counts_optimizer_steps", False):  # setup runs again for the test
                 logger.log_metrics = self._in_optimizer_steps(trainer, logger.log_metrics)

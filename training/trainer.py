@@ -76,7 +76,7 @@ def steps_per_call(cfg, smoke=False):
     if uneven:
         raise ValueError(f"--steps-per-call {k} must divide {', '.join(uneven)}: Lightning logs, validates and "
                          "stops only between its steps")
-    refused = [flag for flag, on in (("--accumulate", cfg["accumulate"] > 1), ("--ema", cfg.get("ema")),
+    refused = [flag for flag, on in (("--accumulate", cfg["accumulate"] > 1),
                                      ("--precision 16-mixed", cfg["precision"] == "16-mixed"),
                                      ("more than one device", cfg["devices"] * cfg["num_nodes"] > 1)) if on]
     if refused:

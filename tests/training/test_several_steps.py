@@ -10,6 +10,7 @@ import torch
 
 import train
 from runfolder import RunFolder, checkpoint
+from runfolder.folder import RAW_STATE
 from tests.test_resume import SignalAt, results
 from training.run import DIVERGED_EXIT
 
@@ -54,6 +55,22 @@ def test_four_steps_per_call_train_what_one_does(one_step_each, cifar_dir, tmp_p
     assert results(run_dir) == results(one_step_each)
 
 
+def test_the_weight_average_moves_after_each_of_the_k_steps(cifar_dir, tmp_path):
+    """--ema: the average is updated after every optimizer step, not once per Lightning step: the averaged
+    and the raw weights (batch norm's statistics too) end as K = 1's."""
+    flags = FLAGS + ["--ema", "0.9", "--batchnorm"]
+    ends = []
+    for k in (1, 4):
+        run_dir = str(tmp_path / f"k{k}")
+        train.main(args(cifar_dir, run_dir, k, flags))
+        saved = checkpoint.read(RunFolder(run_dir).last_path)
+        ends.append((saved["state_dict"], saved[RAW_STATE], results(run_dir)))
+    (avg1, raw1, res1), (avg4, raw4, res4) = ends
+    assert all(torch.equal(avg1[n], avg4[n]) for n in avg1) and all(torch.equal(raw1[n], raw4[n]) for n in raw1)
+    assert not all(torch.equal(avg1[n], raw1[n]) for n in avg1)  # an average, not the weights
+    assert res1 == res4
+
+
 @pytest.mark.parametrize("step", [12, 16])  # mid data epoch; just after a validation, in the data's second epoch
 def test_a_stopped_run_continues_as_if_never_stopped(step, one_step_each, cifar_dir, tmp_path):
     run_dir = str(tmp_path / "run")
@@ -83,7 +100,6 @@ def test_divergence_names_the_step_k1_names(cifar_dir, tmp_path, capsys):
     (["--max-steps", "10"], "--steps-per-call 4 must divide --max-steps 10"),
     (["--max-steps", "8", "--log-every", "6"], "must divide --log-every 6"),
     (["--max-steps", "8", "--eval-every", "6"], "must divide --eval-every 6"),
-    (["--max-steps", "8", "--ema", "0.9"], "does not work with --ema"),
     (["--max-steps", "8", "--accumulate", "2"], "does not work with --accumulate"),
     (["--max-steps", "8", "--preset", "fast"], "FastResNet has its own"),
     (["--max-steps", "8", "--model", "numpy_mlp"], "has its own"),
