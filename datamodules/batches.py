@@ -54,7 +54,8 @@ class Batches:
             g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
             idx = idx[torch.randperm(len(idx), generator=g)]
             idx = idx[: len(idx) - len(idx) % self.world_size]
-        return idx[self.rank::self.world_size][: self.batches_per_epoch() * self.batch_size]  # this rank's shard, disjoint from the others
+        # this rank's shard, disjoint from the others
+        return idx[self.rank::self.world_size][: self.batches_per_epoch() * self.batch_size]
 
     def _epoch(self):
         """(images uint8 (n, 3, 32, 32), labels (n,)) of this epoch's batches, in order and augmented."""
