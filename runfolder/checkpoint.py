@@ -1,4 +1,4 @@
-"""Reading a checkpoint file: tensors and plain values only, never code.
+"""Reading a checkpoint file: tensors and plain values only, never code; and writing one whole.
 
 Every .ckpt a command opens is read here (train.py continuing a run, evaluate/predict/export through
 inference.load_run), and Lightning's own restore (trainer.fit/test with ckpt_path) gets the same
@@ -12,6 +12,7 @@ own extras (training.resume.Resumable's RNG states, the NumPy MLP's arrays as te
 and plain values, so no extra type is allowed (tests/runfolder/test_checkpoint.py; test_loading reads
 every model's). torch is imported when a file is read: importing runfolder stays fast.
 """
+import contextlib
 import os
 import pickle
 import zipfile
@@ -46,6 +47,28 @@ def read(path, mmap=False):
 def steps_in(path):
     """The optimizer steps a checkpoint was saved after (its global_step), read safely."""
     return int(read(path, mmap=True)["global_step"])
+
+
+def write(checkpoint, path):
+    """Save a checkpoint dict so that `path` is only ever whole: torch.save into a temporary file beside it,
+    then a rename over it, which replaces the directory entry (a hard link to the old file keeps the old file).
+
+    Every .ckpt a run writes comes here (training.trainer.WholeCheckpoints). Lightning's own save
+    serialises into memory, copies that, and writes it to the system's temporary folder before moving it
+    into place; on a cluster that folder is often on another file system, so the move is a second copy,
+    and no longer atomic."""
+    import torch
+
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tmp = f"{path}.{os.getpid()}.partial"  # opened as any file is (the umask's permissions, not mkstemp's 0600)
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(checkpoint, f)
+        os.replace(tmp, path)
+    except BaseException:  # a full disk, Ctrl-C: the partial file goes, the old checkpoint stays
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
 
 
 def _why(e):

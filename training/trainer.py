@@ -4,9 +4,10 @@ import sys
 
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import Timer
+from pytorch_lightning.plugins import TorchCheckpointIO
 from pytorch_lightning.plugins.environments import SLURMEnvironment
 
-from runfolder import folder as run_folder
+from runfolder import checkpoint, folder as run_folder
 
 from .averaging import EMA
 from .callbacks import FolderCheckpoint, PlainLogLines, SeveralSteps, StepLearningRate, StepProgressBar
@@ -46,7 +47,7 @@ def build_trainer(cfg, folder, loggers, callbacks=(), smoke=False):
     if not smoke:
         extra.append(Resumable(folder.last_path, every=None if end_only else "validation" if has_val else "epoch"))
     # Under SLURM: SIGUSR1 (#SBATCH --signal=USR1@90) -> checkpoint and `scontrol requeue`; see resume.py.
-    slurm = [SLURMEnvironment(auto_requeue=True, requeue_signal=signal.SIGUSR1)] if SLURMEnvironment.detect() else None
+    slurm = [SLURMEnvironment(auto_requeue=True, requeue_signal=signal.SIGUSR1)] if SLURMEnvironment.detect() else []
     steps = (SMOKE_STEPS if k == 1 else k) if smoke else cfg["max_steps"]
     return pl.Trainer(
         max_steps=steps, max_epochs=-1,
@@ -59,9 +60,19 @@ def build_trainer(cfg, folder, loggers, callbacks=(), smoke=False):
         enable_checkpointing=not smoke, gradient_clip_val=cfg["grad_clip"] if k == 1 else None,
         accumulate_grad_batches=cfg["accumulate"], log_every_n_steps=max(cfg["log_every"] // k, 1),
         enable_progress_bar=interactive, enable_model_summary=False,
-        default_root_dir=folder.path, deterministic=cfg["accelerator"] == "cpu" or None, plugins=slurm,
+        default_root_dir=folder.path, deterministic=cfg["accelerator"] == "cpu" or None,
+        plugins=[WholeCheckpoints(), *slurm],
         benchmark=None if cfg["accelerator"] == "cpu" else True,  # cuDNN picks its fastest kernels per shape
     )
+
+
+class WholeCheckpoints(TorchCheckpointIO):
+    """Every checkpoint the Trainer saves (best, last, SLURM's hpc_ckpt) written by runfolder.checkpoint.write."""
+
+    def save_checkpoint(self, checkpoint_dict, path, storage_options=None):
+        if storage_options is not None:
+            raise TypeError("storage_options: not taken by a local run folder")
+        checkpoint.write(checkpoint_dict, str(path))
 
 
 def steps_per_call(cfg, smoke=False):

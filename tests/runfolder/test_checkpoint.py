@@ -65,3 +65,23 @@ def test_a_corrupted_member_is_named_as_damage(tmp_path):
     with pytest.raises(BadInput) as e:
         checkpoint.read(path)
     assert str(e.value).startswith(f"{path}: ") and "\n" not in str(e.value)
+
+
+def test_write_replaces_whole_and_leaves_nothing_beside(tmp_path):
+    path = str(tmp_path / "checkpoints" / "last.ckpt")  # the folder is made
+    checkpoint.write({"global_step": 1, "state_dict": {"w": torch.zeros(3)}}, path)
+    keep = str(tmp_path / "keep.ckpt")
+    os.link(path, keep)  # a second name of the old file (what training.resume.second_name makes)
+    checkpoint.write({"global_step": 2, "state_dict": {"w": torch.ones(3)}}, path)
+    assert checkpoint.steps_in(path) == 2 and checkpoint.steps_in(keep) == 1  # replaced, not written into
+    assert os.listdir(tmp_path / "checkpoints") == ["last.ckpt"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert os.stat(path).st_mode & 0o777 == 0o666 & ~umask  # readable as any file the user writes
+
+
+def test_a_failed_write_keeps_the_old_checkpoint_and_no_partial_file(tmp_path):
+    path = lightning_like(tmp_path / "last.ckpt")
+    with pytest.raises(Exception):
+        checkpoint.write({"global_step": 8, "state_dict": {"w": lambda: 0}}, path)  # torch.save cannot pickle it
+    assert checkpoint.steps_in(path) == 7 and os.listdir(tmp_path) == ["last.ckpt"]

@@ -1,9 +1,11 @@
-"""training/trainer.py's options: --profile writes Lightning's profiler reports into the run folder."""
+"""training/trainer.py's options: --profile writes Lightning's profiler reports into the run folder; every
+checkpoint is written by runfolder.checkpoint.write."""
 import os
 
 import pytest
 
 import train
+from runfolder import RunFolder, checkpoint
 from runfolder.folder import PROFILE, PROFILE_REPORT
 
 
@@ -19,3 +21,11 @@ def test_profile_writes_its_reports_into_the_run_folder(profiler, word, tiny_arg
         assert report.startswith(f"{stage.upper()} Profiler Report")
     assert word in (folder / f"fit-{PROFILE_REPORT}.txt").read_text()
     assert not any(name.startswith(("fit-", "test-")) for name in os.listdir(tmp_path / "run"))  # all in profile/
+
+
+def test_every_checkpoint_goes_through_runfolders_write(tiny_args, tmp_path, monkeypatch):
+    written, write = [], checkpoint.write
+    monkeypatch.setattr(checkpoint, "write", lambda ckpt, path: (written.append(path), write(ckpt, path)))
+    train.main([*tiny_args, "--max-steps", "3", "--eval-every", "3"])
+    folder = RunFolder(str(tmp_path / "run"))
+    assert folder.best_checkpoint() in written and folder.last_path in written  # last: the final step's save
