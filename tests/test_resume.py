@@ -120,6 +120,33 @@ def test_signal_then_rerun_with_policies_matches_uninterrupted(cifar_dir, tmp_pa
     assert metrics(run_dir) == metrics(uninterrupted)
 
 
+class AfterEachSave(pl.callbacks.Checkpoint):
+    """Listed after Resumable (Lightning runs Checkpoint callbacks last, in order): after each validation's
+    saves, whether the best checkpoint is new and whether last.ckpt is the same file as it."""
+
+    def __init__(self):
+        self.seen, self.best = [], ""
+
+    def on_validation_end(self, trainer, pl_module):
+        folder, best = RunFolder(trainer.default_root_dir), trainer.checkpoint_callback.best_model_path
+        self.seen.append((trainer.global_step, best != self.best, os.path.samefile(folder.last_path, best)))
+        self.best = best
+
+
+def test_last_ckpt_is_the_new_best_checkpoint_itself_else_a_file_of_its_own(cifar_dir, tmp_path):
+    """One write where two would hold the same bytes: a validation that improves links last.ckpt to the new
+    best-stepN.ckpt; one that does not writes last.ckpt anew; either way a continue starts from that step."""
+    run_dir, seen = str(tmp_path / "run"), AfterEachSave()
+    train.main(steps(cifar_dir, run_dir, 24) + ["--eval-every", "2"], callbacks=[seen])
+    assert [step for step, _, _ in seen.seen] == list(range(2, 25, 2))
+    assert all(new == same for _, new, same in seen.seen)
+    assert {new for _, new, _ in seen.seen} == {True, False}  # both kinds among 12 validations on 50 images
+    folder = RunFolder(run_dir)
+    assert last_step(run_dir) == 24  # and no partial file left beside the two
+    names = {os.path.basename(folder.last_path), os.path.basename(folder.best_checkpoint())}
+    assert sorted(os.listdir(folder.checkpoint_dir)) == sorted(names)
+
+
 def test_resume_flag_takes_the_saved_config(uninterrupted, cifar_dir, tmp_path):
     """--resume RUN_DIR needs no other flag; a flag typed now (a longer run) overrides the saved config."""
     run_dir = str(tmp_path / "run")

@@ -25,6 +25,7 @@ position all come back, and the resumed run repeats the uninterrupted one exactl
 """
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -70,6 +71,19 @@ def readable(path):
         return False
 
 
+def second_name(path, name):
+    """Give the file at path a second name (a hard link; a copy where the file system has none), atomically:
+    `name` is the old file or the new one, never part of either."""
+    tmp = f"{name}.{os.getpid()}.partial"
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(tmp)
+    try:
+        os.link(path, tmp)
+    except OSError:
+        shutil.copyfile(path, tmp)
+    os.replace(tmp, name)
+
+
 def requeue():
     """Put this SLURM job (or array task) back in the queue, as Lightning's handler does."""
     array = os.environ.get("SLURM_ARRAY_JOB_ID")
@@ -94,6 +108,7 @@ class Resumable(pl.callbacks.Checkpoint):
         self.every = every
         self.received = 0  # signal number noted since the last step; 0 = none
         self.stopping = 0  # the signal being acted on
+        self.best_seen = ""  # the best checkpoint as of this callback's last save (see save)
 
     def state_dict(self):  # dropout draws from the global RNG; Lightning's checkpoint leaves it out
         cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
@@ -105,17 +120,28 @@ class Resumable(pl.callbacks.Checkpoint):
             torch.cuda.set_rng_state_all(state["cuda_rng"])
 
     def save(self, trainer):
-        """Save last.ckpt, unless the loss or the weights are no longer finite (that raises Diverged)."""
+        """Save last.ckpt, unless the loss or the weights are no longer finite (that raises Diverged).
+
+        When ModelCheckpoint has just saved a new best checkpoint (since this callback's last save, which
+        follows every one of its saves: same hook, called next), that file holds this very state, so
+        last.ckpt becomes a second name for it (a hard link) instead of a second write of the same bytes."""
         for callback in trainer.callbacks:
             if isinstance(callback, StopOnDivergence):
                 callback.check(trainer, weights=True)
-        if trainer.checkpoint_callback:  # listed there for W&B's --log-model upload, and in the saved state
-            trainer.checkpoint_callback.last_model_path = self.last_path
+        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+        fresh, self.best_seen = best and best != self.best_seen, best
+        if fresh:
+            if trainer.is_global_zero:  # the one rank that writes files (no barrier: the others return too)
+                second_name(best, self.last_path)
+            return
         # A write, not a read: weights_only=False asks Lightning to save the full state (optimizer, loops) that a
         # continue needs; said, so Lightning logs nothing. Every read goes through runfolder.checkpoint (weights_only=True).
         trainer.save_checkpoint(self.last_path, weights_only=False)
 
-    def on_train_start(self, trainer, pl_module):
+    def on_train_start(self, trainer, pl_module):  # after a continue's restore
+        if trainer.checkpoint_callback:  # listed there for W&B's --log-model upload, and in every saved state
+            trainer.checkpoint_callback.last_model_path = self.last_path
+            self.best_seen = trainer.checkpoint_callback.best_model_path
         # Lightning registered its handlers just before this hook and puts the old ones back at teardown.
         noted = [signal.SIGINT, signal.SIGTERM]
         if callable(signal.getsignal(signal.SIGUSR1)):  # Lightning's requeue handler: under SLURM
