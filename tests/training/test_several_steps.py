@@ -2,16 +2,21 @@
 weights, the same logged values at the same steps, the same exact resume and divergence step. CPU, fixture
 data, in-process, seconds."""
 import csv
+import glob
+import json
 import os
 import signal
 
 import pytest
 import torch
+import wandb
 
 import train
 from runfolder import RunFolder, checkpoint
 from runfolder.folder import RAW_STATE
+from tests.test_loggers import isolate_wandb
 from tests.test_resume import SignalAt, results
+from tests.wandb_records import config_and_history
 from training.run import DIVERGED_EXIT
 
 # 250 train images / batch 16 = 15 batches an epoch: 24 steps in lists of 4 cross the data's epoch boundary
@@ -111,3 +116,18 @@ def test_what_it_cannot_do_is_one_line_before_anything_is_written(flags, says, c
     err = str(stop.value.code)
     assert says in err and len(err.splitlines()) == 1, err
     assert not os.path.exists(run_dir)
+
+
+def test_wandb_gets_the_steps_and_values_k1_gives_it(cifar_dir, tmp_path, monkeypatch):
+    """The W&B run file's history: every number at K = 4 is K = 1's, in the same row at the same trainer/global_step."""
+    isolate_wandb(monkeypatch, str(tmp_path))
+    rows = {}
+    for k in (1, 4):
+        run_dir = str(tmp_path / f"k{k}")
+        train.main(args(cifar_dir, run_dir, k) + ["--logger", "wandb"])
+        wandb.teardown()  # the run file is complete once the W&B service has flushed it
+        _, history = config_and_history(glob.glob(os.path.join(run_dir, "wandb", "offline-run-*", "run-*.wandb"))[0])
+        rows[k] = [{key: v for key, v in row.items()  # the numbers; not the tables' per-run artifact names
+                    if not key.startswith("_") and key != "epoch" and isinstance(json.loads(v), (int, float))}
+                   for row in history]
+    assert len(rows[4]) > 6 and rows[4] == rows[1]
