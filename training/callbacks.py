@@ -77,11 +77,13 @@ class SeveralSteps(pl.Callback):
     --grad-clip is then the model's to apply, and --ema's update (a weight average's, at each batch's end in
     Lightning) runs after each of the K steps.
 
-    Lightning gives its loggers its own step count, which is K times smaller: each logger is handed the
-    optimizer step K = 1 would have logged at, so metrics.csv and W&B read the same either way."""
+    Lightning gives its loggers its own step and epoch counts, of lists of K batches: each logger is handed
+    the optimizer step K = 1 would have logged at, and that step's epoch of the data, so metrics.csv and
+    W&B read the same either way."""
 
     def __init__(self, grad_clip, k):
         self.grad_clip, self.k = grad_clip, k
+        self.epoch_length = None  # batches in a data epoch (Lightning's epochs are that // K lists)
 
     @staticmethod
     def check(model):
@@ -104,11 +106,19 @@ class SeveralSteps(pl.Callback):
     def _in_optimizer_steps(self, trainer, log_metrics):
         def log(metrics, step=None):
             # Lightning's step: its steps completed, during the fit before the current one's; K = 1's step
-            # is then the current one's last optimizer step, and after the fit the steps completed
+            # is then the current one's last optimizer step, and after the fit the steps completed. K = 1's
+            # epoch: during the fit that step's data epoch, after it the epochs begun (Lightning's count then)
             if step is not None:
-                step = step * self.k + (self.k - 1 if trainer.state.fn == "fit" else 0)
+                fit = trainer.state.fn == "fit"
+                step = step * self.k + (self.k - 1 if fit else 0)
+                if "epoch" in metrics and self.epoch_length:
+                    epoch = step // self.epoch_length if fit else -(-step // self.epoch_length)
+                    metrics = {**metrics, "epoch": epoch}
             return log_metrics(metrics, step=step)
         return log
+
+    def on_train_start(self, trainer, pl_module):
+        self.epoch_length = trainer.train_dataloader.batches_per_epoch()
 
 
 class FolderCheckpoint(ModelCheckpoint):

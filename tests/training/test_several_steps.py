@@ -33,9 +33,9 @@ def args(cifar_dir, run_dir, k, flags=FLAGS):
 
 
 def logged(run_dir):
-    """metrics.csv as {(step, name): value}, the epoch column left out: Lightning's epochs are len // K lists."""
+    """metrics.csv as {(step, name): value}, the epoch column included."""
     with open(os.path.join(run_dir, "metrics.csv")) as f:
-        return {(r["step"], k): v for r in csv.DictReader(f) for k, v in r.items() if v and k not in ("step", "epoch")}
+        return {(r["step"], k): v for r in csv.DictReader(f) for k, v in r.items() if v and k != "step"}
 
 
 def weights(run_dir):
@@ -128,6 +128,6 @@ def test_wandb_gets_the_steps_and_values_k1_gives_it(cifar_dir, tmp_path, monkey
         wandb.teardown()  # the run file is complete once the W&B service has flushed it
         _, history = config_and_history(glob.glob(os.path.join(run_dir, "wandb", "offline-run-*", "run-*.wandb"))[0])
         rows[k] = [{key: v for key, v in row.items()  # the numbers; not the tables' per-run artifact names
-                    if not key.startswith("_") and key != "epoch" and isinstance(json.loads(v), (int, float))}
+                    if not key.startswith("_") and isinstance(json.loads(v), (int, float))}
                    for row in history]
     assert len(rows[4]) > 6 and rows[4] == rows[1]
