@@ -15,9 +15,11 @@ every model's). torch is imported when a file is read: importing runfolder stays
 import contextlib
 import os
 import pickle
+import shutil
 import zipfile
 
 from .errors import BadInput
+from .folder import PARTIAL
 
 LIGHTNING = dict(weights_only=True)  # for trainer.fit(..., ckpt_path=...) and trainer.test(...)
 
@@ -60,7 +62,7 @@ def write(checkpoint, path):
     import torch
 
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = f"{path}.{os.getpid()}.partial"  # opened as any file is (the umask's permissions, not mkstemp's 0600)
+    tmp = _partial(path)  # opened as any file is (the umask's permissions, not mkstemp's 0600)
     try:
         with open(tmp, "wb") as f:
             torch.save(checkpoint, f)
@@ -69,6 +71,23 @@ def write(checkpoint, path):
         with contextlib.suppress(OSError):
             os.remove(tmp)
         raise
+
+
+def second_name(path, name):
+    """Give the checkpoint at path a second name (a hard link; a copy where the file system has none),
+    atomically: `name` is the old file or the new one, never part of either."""
+    tmp = _partial(name)
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(tmp)
+    try:
+        os.link(path, tmp)
+    except OSError:
+        shutil.copyfile(path, tmp)
+    os.replace(tmp, name)
+
+
+def _partial(path):
+    return os.path.join(os.path.dirname(path), PARTIAL.format(name=os.path.basename(path), pid=os.getpid()))
 
 
 def _why(e):

@@ -8,7 +8,8 @@
                       `earlier`: the records of the starts before a continue (training/provenance.py)
       code-<sha>.diff the uncommitted changes a start ran with, when the tree was dirty (<sha>: the first
                       12 hex digits of provenance.json's diff_sha256)
-      checkpoints/    last.ckpt, and best-stepN.ckpt (the best val/acc so far)
+      checkpoints/    last.ckpt, and best-stepN.ckpt (the best val/acc so far; last.ckpt's other name when
+                      that is the last step saved)
       run.lock        held by the run writing here (see lock.py)
       eval/           what evaluate.py writes: metrics.json, confusion.png, calibration.png, mistakes.png
       profile/        --profile's reports: fit-report.txt, test-report.txt (and the pytorch profiler's traces)
@@ -37,6 +38,7 @@ CHECKPOINTS = "checkpoints"
 LAST = "last.ckpt"
 BEST = "best-step{step}"  # ModelCheckpoint's filename pattern for the best-val checkpoint (.ckpt added)
 HPC = "hpc_ckpt_*.ckpt"   # what Lightning's SLURM requeue handler saves, in the folder itself
+PARTIAL = "{name}.{pid}.partial"  # a checkpoint being written beside its name, renamed over it once whole
 LOCK = "run.lock"
 EVAL = "eval"
 EVAL_METRICS, CONFUSION, CALIBRATION, MISTAKES = "metrics.json", "confusion.png", "calibration.png", "mistakes.png"
@@ -165,6 +167,11 @@ class RunFolder:
         """The best-val checkpoint (the newest, should there be several), or None."""
         paths = glob.glob(self.file(CHECKPOINTS, BEST.format(step="*") + ".ckpt"))
         return max(paths, key=os.path.getmtime, default=None)
+
+    def partial_checkpoints(self):
+        """Checkpoint writes a killed process left unfinished (runfolder.checkpoint.write's temporary files)."""
+        pattern = PARTIAL.format(name="*", pid="*")
+        return sorted(glob.glob(self.file(CHECKPOINTS, pattern)) + glob.glob(self.file(pattern)))
 
     def resume_candidates(self):
         """Checkpoints a run could continue from, newest first: checkpoints/last.ckpt and hpc_ckpt_*.ckpt."""

@@ -25,7 +25,6 @@ position all come back, and the resumed run repeats the uninterrupted one exactl
 """
 import contextlib
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -33,6 +32,8 @@ import zipfile
 
 import pytorch_lightning as pl
 import torch
+
+from runfolder import checkpoint
 
 from .callbacks import StopOnDivergence
 
@@ -69,19 +70,6 @@ def readable(path):
             return z.testzip() is None
     except (OSError, zipfile.BadZipFile):
         return False
-
-
-def second_name(path, name):
-    """Give the file at path a second name (a hard link; a copy where the file system has none), atomically:
-    `name` is the old file or the new one, never part of either."""
-    tmp = f"{name}.{os.getpid()}.partial"
-    with contextlib.suppress(FileNotFoundError):
-        os.remove(tmp)
-    try:
-        os.link(path, tmp)
-    except OSError:
-        shutil.copyfile(path, tmp)
-    os.replace(tmp, name)
 
 
 def requeue():
@@ -132,7 +120,7 @@ class Resumable(pl.callbacks.Checkpoint):
         fresh, self.best_seen = best and best != self.best_seen, best
         if fresh:
             if trainer.is_global_zero:  # the one rank that writes files (no barrier: the others return too)
-                second_name(best, self.last_path)
+                checkpoint.second_name(best, self.last_path)
             return
         # A write, not a read: weights_only=False asks Lightning to save the full state (optimizer, loops) that a
         # continue needs; said, so Lightning logs nothing. Every read goes through runfolder.checkpoint (weights_only=True).

@@ -78,6 +78,10 @@ def train(cfg, callbacks=(), smoke=False):
     if lead and not smoke:
         check_folder(folder, cfg)
         lock = RunLock(folder)  # created with the folder, held until this process ends
+        for path in folder.partial_checkpoints():  # held: no other process of this run is writing them
+            os.remove(path)
+            print(f"note: removed {path}: a checkpoint write that a killed process left unfinished",
+                  file=sys.stderr, flush=True)
     try:
         ckpt = None if smoke else latest_checkpoint(folder)
         done = steps_in(ckpt) if ckpt else 0

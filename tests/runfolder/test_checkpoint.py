@@ -85,3 +85,17 @@ def test_a_failed_write_keeps_the_old_checkpoint_and_no_partial_file(tmp_path):
     with pytest.raises(Exception):
         checkpoint.write({"global_step": 8, "state_dict": {"w": lambda: 0}}, path)  # torch.save cannot pickle it
     assert checkpoint.steps_in(path) == 7 and os.listdir(tmp_path) == ["last.ckpt"]
+
+
+@pytest.mark.parametrize("links", [True, False])  # False: a file system without hard links gets a copy
+def test_second_name_is_the_same_checkpoint_and_replaces_the_old_whole(links, tmp_path, monkeypatch):
+    best, last = lightning_like(tmp_path / "best.ckpt"), str(tmp_path / "last.ckpt")
+    checkpoint.write({"global_step": 3, "state_dict": {"w": torch.zeros(1)}}, last)
+    old = str(tmp_path / "old.ckpt")
+    os.link(last, old)
+    if not links:
+        monkeypatch.setattr(os, "link", lambda *a: (_ for _ in ()).throw(OSError("not supported")))
+    checkpoint.second_name(best, last)
+    assert os.path.samefile(best, last) == links and open(best, "rb").read() == open(last, "rb").read()
+    assert checkpoint.steps_in(old) == 3  # the old last.ckpt was replaced, not written into
+    assert sorted(os.listdir(tmp_path)) == ["best.ckpt", "last.ckpt", "old.ckpt"]

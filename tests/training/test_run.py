@@ -15,7 +15,7 @@ import pytest
 import train
 from tests.conftest import ROOT
 from runfolder.lock import RunLock
-from runfolder.folder import RunFolder
+from runfolder.folder import HPC, PARTIAL, RunFolder
 
 
 def strict(path):
@@ -142,6 +142,20 @@ def test_an_unreadable_last_checkpoint_falls_back_and_is_kept(tiny_args, tmp_pat
     assert len(warning) == 1 and warning[0].startswith(f"warning: {folder.last_path} is unreadable")
     assert f"continuing from {older}" in captured.out
     assert os.path.getsize(folder.last_path + ".unreadable") == 1000 and results["steps"] == 8
+
+
+def test_partial_checkpoints_a_killed_run_left_are_removed_at_the_next_start(tiny_args, tmp_path, capsys):
+    train.main(["--model", "mlp", *tiny_args])
+    folder = RunFolder(str(tmp_path / "run"))
+    left = [os.path.join(folder.checkpoint_dir, PARTIAL.format(name=os.path.basename(folder.last_path), pid=1)),
+            folder.file(PARTIAL.format(name=HPC.replace("*", "1"), pid=2))]  # SLURM's, in the folder itself
+    for path in left:
+        with open(path, "wb") as f:
+            f.write(b"PK\x03\x04 half a zip archive")
+    assert folder.partial_checkpoints() == sorted(left)
+    train.main(["--model", "mlp", *with_flag(tiny_args, "--max-steps", "8")])
+    notes = [line for line in capsys.readouterr().err.splitlines() if "left unfinished" in line]
+    assert folder.partial_checkpoints() == [] and len(notes) == 2 and all(p in "\n".join(notes) for p in left)
 
 
 def test_rows_a_killed_run_logged_after_its_checkpoint_are_dropped(tiny_args, tmp_path):
