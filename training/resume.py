@@ -56,11 +56,12 @@ def latest_checkpoint(folder):
 
 class Interrupted(Exception):
     """A signal stopped the run after a checkpoint; .code is the exit status (128 + the signal),
-    .requeued whether the SLURM job put itself back in the queue (then nothing is left to the user)."""
+    .requeue whether the SLURM job is to put itself back in the queue (SIGUSR1, on rank zero): done last,
+    after results.json and the log line, since SLURM stops the job as soon as it is requeued."""
 
-    def __init__(self, message, code, requeued=False):
+    def __init__(self, message, code, requeue=False):
         super().__init__(message)
-        self.code, self.requeued = code, requeued
+        self.code, self.requeue = code, requeue
 
 
 def readable(path):
@@ -170,10 +171,6 @@ class Resumable(pl.callbacks.Checkpoint):
 
     def _stop(self, trainer):
         name = signal.Signals(self.stopping).name
-        requeued, then = False, ""
-        if self.stopping == signal.SIGUSR1 and trainer.is_global_zero:
-            requeued = requeue()
-            then = "; requeued the job" if requeued else "; scontrol requeue failed"
-        # Lightning tears down (loggers, handlers) and re-raises; run.py writes results.json
-        raise Interrupted(f"{name} at step {trainer.global_step}: saved {self.last_path}{then}", 128 + self.stopping,
-                          requeued)
+        # Lightning tears down (loggers, handlers) and re-raises; run.py writes results.json, then requeues
+        raise Interrupted(f"{name} at step {trainer.global_step}: saved {self.last_path}", 128 + self.stopping,
+                          requeue=self.stopping == signal.SIGUSR1 and trainer.is_global_zero)

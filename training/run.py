@@ -8,6 +8,7 @@ behind. A run then ends in one of three states, written to results.json as `stat
 """
 import os
 import shlex
+import signal
 import sys
 import time
 
@@ -30,7 +31,7 @@ from .callbacks import Diverged, SeveralSteps, StopOnDivergence
 from .distributed import shutdown_distributed
 from .early_stopping import EarlyStop
 from .loggers import build_loggers, finish_loggers
-from .resume import Interrupted, latest_checkpoint
+from .resume import Interrupted, latest_checkpoint, requeue as requeue_job
 from .trainer import build_trainer
 
 DIVERGED_EXIT = 3
@@ -117,8 +118,9 @@ def train(cfg, callbacks=(), smoke=False):
         except Diverged as e:
             end(folder, cfg, trainer, model, start, status="diverged", reason=str(e), code=DIVERGED_EXIT)
         except Interrupted as e:
-            then = "" if e.requeued else f"; continue with: {how_to_run('train.py')} --resume {shlex.quote(folder.path)}"
-            end(folder, cfg, trainer, model, start, status="interrupted", reason=str(e), code=e.code, then=then)
+            then = f"; continue with: {how_to_run('train.py')} --resume {shlex.quote(folder.path)}"
+            end(folder, cfg, trainer, model, start, status="interrupted", reason=str(e), code=e.code, then=then,
+                requeue=e.requeue)
         fit_seconds = timer_seconds(trainer, "train")  # now: testing a checkpoint restores the Timer's old state
         # Test the checkpoint with the best val/acc (the final weights when there is none): choosing on val
         # is fair, and a late overfit then cannot hide what the run reached. results.json says which.
@@ -238,14 +240,18 @@ def early_stop(trainer):
     return dict(reason=stop.reason(), stopped_early=stop.record()) if stop else dict(reason=None, stopped_early=None)
 
 
-def end(folder, cfg, trainer, model, start, status, reason, code, then=""):
+def end(folder, cfg, trainer, model, start, status, reason, code, then="", requeue=False):
     """A run that stopped early: results.json says how and why, and the exit status says so too. The
-    last line printed says so as well, and `then` what to do next."""
+    last line printed says so as well, and `then` what to do next (unless `requeue`: the SLURM job puts
+    itself back in the queue, last of all, and the line says so)."""
     results = summary(cfg, trainer, model, start, status=status, reason=reason,
                       fit_seconds=timer_seconds(trainer, "train"))
     if trainer.is_global_zero:
         folder.write_results(results)
     finish_loggers(trainer.loggers, results)
+    if requeue:  # SLURM sends the job SIGTERM once it is requeued: held off until this process has said so
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+        then = "; requeued the job" if requeue_job() else f"; scontrol requeue failed{then}"
     if trainer.is_global_zero:
         print(f"{status}: {reason}{then}", file=sys.stderr, flush=True)
     raise RunEnded(reason, code)
