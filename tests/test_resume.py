@@ -288,3 +288,24 @@ def test_ctrl_c_before_training_is_one_line(cifar_dir, tmp_path, monkeypatch, ca
     assert stop.value.code == 128 + signal.SIGINT
     assert capsys.readouterr().err.strip().splitlines() == [
         "interrupted before training began, nothing trained or saved: run the same command again"]
+
+
+def test_sigusr1_under_slurm_requeues_last_and_says_so(cifar_dir, tmp_path, monkeypatch, capsys):
+    """SLURM stops a job within milliseconds of its requeue, so the requeue comes after results.json and with
+    the log line held from SIGTERM; a failed requeue leaves the command that continues. (A SLURM job step as
+    Lightning detects it; tests/slurm sends the signal through a real SLURM.)"""
+    import training.run
+    for key, value in dict(SLURM_NTASKS="1", SLURM_PROCID="0", SLURM_LOCALID="0", SLURM_NODEID="0",
+                           SLURM_JOB_ID="77", SLURM_JOB_NAME="train", SLURM_NODELIST="n1").items():
+        monkeypatch.setenv(key, value)
+    run_dir, seen = str(tmp_path / "run"), []
+    monkeypatch.setattr(training.run, "requeue_job", lambda: seen.append(results(run_dir)["steps"]) and False)
+    try:
+        with pytest.raises(SystemExit) as stop:
+            train.main(tiny(cifar_dir, run_dir), callbacks=[SignalAt(5, signal.SIGUSR1)])
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+    assert stop.value.code == 128 + signal.SIGUSR1 and seen == [5]  # results.json was written first
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line == f"interrupted: SIGUSR1 at step 5: saved {RunFolder(run_dir).last_path}; scontrol requeue failed; " \
+                   f"continue with: python train.py --resume {run_dir}"
