@@ -55,7 +55,8 @@ def write(checkpoint, path):
     """Save a checkpoint dict so that `path` is only ever whole: torch.save into a temporary file beside it,
     then a rename over it, which replaces the directory entry (a hard link to the old file keeps the old file).
 
-    Every .ckpt a run writes comes here (training.trainer.WholeCheckpoints). Lightning's own save
+    Every .ckpt a run writes comes here (training.trainer.WholeCheckpoints), or is a second name for one
+    (second_name). Lightning's own save
     serialises into memory, copies that, and writes it to the system's temporary folder before moving it
     into place; on a cluster that folder is often on another file system, so the move is a second copy,
     and no longer atomic."""

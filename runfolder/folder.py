@@ -8,8 +8,8 @@
                       `earlier`: the records of the starts before a continue (training/provenance.py)
       code-<sha>.diff the uncommitted changes a start ran with, when the tree was dirty (<sha>: the first
                       12 hex digits of provenance.json's diff_sha256)
-      checkpoints/    last.ckpt, and best-stepN.ckpt (the best val/acc so far; last.ckpt's other name when
-                      that is the last step saved)
+      checkpoints/    last.ckpt, and best-stepN.ckpt (the best val/acc so far; one file under both names
+                      when that validation was the last save)
       run.lock        held by the run writing here (see lock.py)
       eval/           what evaluate.py writes: metrics.json, confusion.png, calibration.png, mistakes.png
       profile/        --profile's reports: fit-report.txt, test-report.txt (and the pytorch profiler's traces)
