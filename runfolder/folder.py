@@ -3,6 +3,7 @@
     runs/X/
       config.yaml     the resolved config; a valid `--config` (train.py --config runs/X/config.yaml)
       metrics.csv     every logged metric, one row per step
+      hparams.yaml    the model's and data's arguments (Lightning's CSVLogger writes it)
       results.json    status (completed, diverged, interrupted), test_acc, ... : strict JSON
       provenance.json code (git commit, dirty), versions, device, host, data checksums, command line;
                       `earlier`: the records of the starts before a continue (training/provenance.py)
