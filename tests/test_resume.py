@@ -135,7 +135,7 @@ class AfterEachSave(pl.callbacks.Checkpoint):
 
 def test_last_ckpt_is_the_new_best_checkpoint_itself_else_a_file_of_its_own(cifar_dir, tmp_path):
     """One write where two would hold the same bytes: a validation that improves links last.ckpt to the new
-    best-stepN.ckpt; one that does not writes last.ckpt anew; either way a continue starts from that step."""
+    best-stepN.ckpt; one that does not writes last.ckpt anew (the exact-resume tests continue from both)."""
     run_dir, seen = str(tmp_path / "run"), AfterEachSave()
     train.main(steps(cifar_dir, run_dir, 24) + ["--eval-every", "2"], callbacks=[seen])
     assert [step for step, _, _ in seen.seen] == list(range(2, 25, 2))
