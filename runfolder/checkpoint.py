@@ -52,43 +52,43 @@ def steps_in(path):
 
 
 def write(checkpoint, path):
-    """Save a checkpoint dict so that `path` is only ever whole: torch.save into a temporary file beside it,
-    then a rename over it, which replaces the directory entry (a hard link to the old file keeps the old file).
+    """Save a checkpoint dict so that `path` is only ever whole (see _replace).
 
     Every .ckpt a run writes comes here (training.trainer.WholeCheckpoints), or is a second name for one
-    (second_name). Lightning's own save
-    serialises into memory, copies that, and writes it to the system's temporary folder before moving it
-    into place; on a cluster that folder is often on another file system, so the move is a second copy,
-    and no longer atomic."""
+    (second_name). Lightning's own save serialises into memory, copies that, and writes it to the system's
+    temporary folder before moving it into place; on a cluster that folder is often on another file
+    system, so the move is a second copy, and no longer atomic."""
     import torch
 
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = _partial(path)  # opened as any file is (the umask's permissions, not mkstemp's 0600)
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(checkpoint, f)
-        os.replace(tmp, path)
-    except BaseException:  # a full disk, Ctrl-C: the partial file goes, the old checkpoint stays
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        raise
+    _replace(path, lambda tmp: torch.save(checkpoint, tmp))
 
 
 def second_name(path, name):
-    """Give the checkpoint at path a second name (a hard link; a copy where the file system has none),
-    atomically: `name` is the old file or the new one, never part of either."""
-    tmp = _partial(name)
+    """Give the checkpoint at path a second name `name`: a hard link, or a copy where the file system has none."""
+    def link_or_copy(tmp):
+        try:
+            os.link(path, tmp)
+        except OSError:
+            shutil.copyfile(path, tmp)
+    _replace(name, link_or_copy)
+
+
+def _replace(path, make):
+    """make(tmp) writes a file beside path, which is then renamed over it: path is the old file or the new one,
+    never part of either, and a hard link to the old file keeps the old file. If make fails (a full disk,
+    Ctrl-C) the partial file goes and the old one stays. The temporary file is opened as any file is (the
+    umask's permissions, not mkstemp's 0600)."""
+    tmp = os.path.join(os.path.dirname(path), PARTIAL.format(name=os.path.basename(path), pid=os.getpid()))
     with contextlib.suppress(FileNotFoundError):
-        os.remove(tmp)
+        os.remove(tmp)  # left by a killed process that had this pid (os.link does not overwrite)
     try:
-        os.link(path, tmp)
-    except OSError:
-        shutil.copyfile(path, tmp)
-    os.replace(tmp, name)
-
-
-def _partial(path):
-    return os.path.join(os.path.dirname(path), PARTIAL.format(name=os.path.basename(path), pid=os.getpid()))
+        make(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
 
 
 def _why(e):

@@ -118,7 +118,7 @@ class Resumable(pl.callbacks.Checkpoint):
             if isinstance(callback, StopOnDivergence):
                 callback.check(trainer, weights=True)
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-        fresh, self.best_seen = best and best != self.best_seen, best
+        fresh, self.best_seen = bool(best) and best != self.best_seen, best
         if fresh:
             if trainer.is_global_zero:  # the one rank that writes files (no barrier: the others return too)
                 checkpoint.second_name(best, self.last_path)
