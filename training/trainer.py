@@ -67,12 +67,16 @@ def build_trainer(cfg, folder, loggers, callbacks=(), smoke=False):
 
 
 class WholeCheckpoints(TorchCheckpointIO):
-    """Every checkpoint the Trainer saves (best, last, SLURM's hpc_ckpt) written by runfolder.checkpoint.write."""
+    """Every checkpoint the Trainer saves (best, last, SLURM's hpc_ckpt) written by runfolder.checkpoint.write;
+    every one it restores read with weights_only=True, whatever the caller asked (no file runs code)."""
 
     def save_checkpoint(self, checkpoint_dict, path, storage_options=None):
         if storage_options is not None:
             raise TypeError("storage_options: not taken by a local run folder")
         checkpoint.write(checkpoint_dict, str(path))
+
+    def load_checkpoint(self, path, map_location=lambda storage, loc: storage, weights_only=None):
+        return super().load_checkpoint(path, map_location=map_location, weights_only=True)
 
 
 def steps_per_call(cfg, smoke=False):

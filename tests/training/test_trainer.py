@@ -1,10 +1,13 @@
 """training/trainer.py's options: --profile writes Lightning's profiler reports into the run folder; every
-checkpoint is written by runfolder.checkpoint.write."""
+checkpoint is written by runfolder.checkpoint.write and read weights-only."""
 import os
+import pickle
 
 import pytest
 
 import train
+from tests.planted import plant
+from training.trainer import WholeCheckpoints
 from runfolder import RunFolder, checkpoint
 from runfolder.folder import PROFILE, PROFILE_REPORT
 
@@ -29,3 +32,12 @@ def test_every_checkpoint_goes_through_runfolders_write(tiny_args, tmp_path, mon
     train.main([*tiny_args, "--max-steps", "3", "--eval-every", "3"])
     folder = RunFolder(str(tmp_path / "run"))
     assert folder.best_checkpoint() in written and folder.last_path in written  # last: the final step's save
+
+
+def test_the_trainer_reads_checkpoints_weights_only_even_when_asked_otherwise(tmp_path):
+    """What Lightning restores (a continue, SLURM's hpc_ckpt, the final test) goes through WholeCheckpoints."""
+    marker = tmp_path / "marker"
+    path = plant(tmp_path / "x.ckpt", "ckpt", marker)
+    with pytest.raises(pickle.UnpicklingError):
+        WholeCheckpoints().load_checkpoint(path, weights_only=False)
+    assert not marker.exists()
