@@ -21,7 +21,7 @@ becomes a row that says so, and the next part runs.
     step          bench.fast_step on the GPU: train.py's step against a plain loop, batch 1024
     resnet        the course ResNet, its full 5000 steps
     mlp           the MLP presets, full length, shortest first, as many as the time left allows; the course
-                  MLP again with ten optimizer steps per Lightning step (--steps-per-call 10)
+                  MLP again with one optimizer step per Lightning step (--steps-per-call 1; auto gives 10)
 Each part gets a share of --budget (SHARES); time a part leaves unused goes to the next.
 Writes, after every part: OUT/gpu.md (the table, the machine, the date), OUT/gpu.json (every figure
 and every single run), OUT/gpu.log (what the parts printed), OUT/gpu-tests.xml (pytest's report).
@@ -64,7 +64,7 @@ MLP_STEP_GOAL_MS = 1.0  # the course MLP's ms a step on the GPU (fit seconds / s
 QUICK_FLAGS = ["--accelerator", "cpu", "--smoke", "--batch-size", "16", "--val-size", "50", "--eval-batch-size", "50"]
 # The MLP part: (label, train.py flags), shortest first so that as many as possible fit.
 MLP_RUNS = [("mlp (course)", ["--model", "mlp"]),
-            ("mlp (course), --steps-per-call 10", ["--model", "mlp", "--steps-per-call", "10"]),
+            ("mlp (course), --steps-per-call 1", ["--model", "mlp", "--steps-per-call", "1"]),
             ("norm-none", ["--preset", "norm-none"]),
             ("norm-batch", ["--preset", "norm-batch"]), ("norm-layer", ["--preset", "norm-layer"]),
             ("numpy_mlp (course)", ["--model", "numpy_mlp"]), ("seed-best", ["--preset", "seed-best"]),

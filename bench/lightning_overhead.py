@@ -27,22 +27,23 @@ from . import common, fast_step
 from .timed_fit import Clock, StepClock, config, data_module, fit_like_train_py, quiet
 
 # (label, train.py flags, warm-up steps not counted): each model at its course defaults (log every 10,
-# validate every --eval-every on 5000 images; W&B offline and CSV), long enough for a few validations, and
-# the MLP again without W&B (CSV only); the course ResNet
-# (~0.5 CPU-s a step here) validates every 10 steps on 500 images, so validation is not most of its time.
+# validate every --eval-every on 5000 images; W&B offline and CSV; --steps-per-call auto: 10 optimizer steps
+# per Lightning step in each of these rows), long enough for a few validations; the MLP again without W&B
+# (CSV only), and both MLPs at one step per Lightning step (what Lightning's loop costs without --steps-per-call).
+# The course ResNet (~0.5 CPU-s a step here) validates every 10 steps on 500 images, so validation is not
+# most of its time. Warm-up steps: a multiple of 10, where Lightning's steps begin.
 FULL = dict(repeats=3, warmup=1, runs=[
     ("mlp", ["--model", "mlp", "--max-steps", "420"], 20),
     ("mlp --logger csv", ["--model", "mlp", "--max-steps", "420", "--logger", "csv"], 20),  # what W&B adds
     ("layernorm_mlp", ["--model", "layernorm_mlp", "--max-steps", "420"], 20),
-    # ten optimizer steps per Lightning step: Lightning's own cost once per ten (--steps-per-call)
-    ("mlp --steps-per-call 10", ["--model", "mlp", "--max-steps", "420", "--steps-per-call", "10"], 20),
-    ("layernorm_mlp --steps-per-call 10", ["--model", "layernorm_mlp", "--max-steps", "420", "--steps-per-call", "10"],
+    ("mlp --steps-per-call 1", ["--model", "mlp", "--max-steps", "420", "--steps-per-call", "1"], 20),
+    ("layernorm_mlp --steps-per-call 1", ["--model", "layernorm_mlp", "--max-steps", "420", "--steps-per-call", "1"],
      20),
-    ("resnet", ["--model", "resnet", "--max-steps", "22", "--eval-every", "10", "--val-size", "500"], 2),
+    ("resnet", ["--model", "resnet", "--max-steps", "30", "--eval-every", "10", "--val-size", "500"], 10),
     # like with like: the plain loop writes no checkpoint, so ours writes only last.ckpt at the end (a real
     # run's best and last checkpoints come every --eval-every 500 steps, this row's every 10)
-    ("resnet --checkpoint end", ["--model", "resnet", "--max-steps", "22", "--eval-every", "10", "--val-size", "500",
-                                 "--checkpoint", "end"], 2)])
+    ("resnet --checkpoint end", ["--model", "resnet", "--max-steps", "30", "--eval-every", "10", "--val-size", "500",
+                                 "--checkpoint", "end"], 10)])
 TINY = ["--val-size", "50", "--eval-batch-size", "25"]  # the test fixture has 300 training images
 QUICK = dict(repeats=1, warmup=0, runs=[
     ("mlp", ["--model", "mlp", "--max-steps", "4", "--eval-every", "2", "--log-every", "1", "--batch-size", "8"]
@@ -173,8 +174,10 @@ def rows(quick=False, data_dir="data"):
 
 
 def ablation_rows(quick=False, data_dir="data"):
-    """The MLP run with one change at a time, each against the plain loop."""
+    """The MLP run at one optimizer step per Lightning step, with one change at a time, each against the plain
+    loop: what Lightning's loop costs is made of."""
     label, flags, warmup = (QUICK if quick else FULL)["runs"][0]
+    label, flags = f"{label} --steps-per-call 1", flags + ["--steps-per-call", "1"]
     dm = data_module(config(flags, data_dir)[0])
     with common.torch_threads(1):
         train_py(flags, data_dir, dm, warmup)(), plain_loop(flags, data_dir, dm, warmup)()  # warm-up

@@ -18,7 +18,7 @@ import models
 from config.resolve import model_kwargs, resolve
 from training.loggers import build_loggers, finish_loggers
 from training.run import build_data
-from training.trainer import build_trainer
+from training.trainer import auto_steps_per_call, build_trainer
 
 
 class Terminal(io.StringIO):
@@ -49,7 +49,8 @@ def quiet(terminal=False):
 def config(flags, data_dir, run_dir="unused"):
     """(cfg, model class, its init kwargs) for train.py's flags."""
     cfg = resolve(flags + ["--data-dir", data_dir, "--output-dir", run_dir])[0]
-    return cfg, models.load(cfg["model"]), model_kwargs(cfg)
+    cls = models.load(cfg["model"])
+    return dict(cfg, steps_per_call=auto_steps_per_call(cfg, cls)), cls, model_kwargs(cfg)
 
 
 def data_module(cfg):

@@ -10,7 +10,7 @@ from typing import Annotated, Literal, Union
 
 from runfolder import BadInput
 
-from .types import Length, Range, Runtime
+from .types import AUTO, Auto, Length, Loop, Range, Runtime
 
 
 class Raising(argparse.ArgumentParser):
@@ -26,7 +26,7 @@ def number(kind, low=None, low_ok=False, high=None):
         try:
             value = kind(text)
         except (TypeError, ValueError):
-            raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {text!r}") from None
+            raise argparse.ArgumentTypeError(f"expected {article(kind.__name__)}, got {text!r}") from None
         if not math.isfinite(value):
             raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
         if low is not None and (value < low or value == low and not low_ok):
@@ -36,6 +36,10 @@ def number(kind, low=None, low_ok=False, high=None):
         return value
     parse.__name__ = kind.__name__  # argparse names the type in its messages
     return parse
+
+
+def article(word):
+    return f"{'an' if word[0] in 'aeiou' else 'a'} {word}"
 
 
 def items(parse):
@@ -53,25 +57,48 @@ class Flatten(argparse.Action):
 
 
 def unwrap(kind):
-    """A setting's type -> (base type, Range or None, may-change marker or None), through Annotated and Optional."""
+    """A setting's type -> (base type, Range or None, marker (Runtime, Length, Loop) or None), through Annotated
+    and Optional."""
     bound = marker = None
     while True:
         if typing.get_origin(kind) is Annotated:
             kind, *meta = typing.get_args(kind)
             bound = next((m for m in meta if isinstance(m, Range)), bound)
-            marker = next((m for m in meta if m in (Runtime, Length)), marker)
+            marker = next((m for m in meta if m in (Runtime, Length, Loop)), marker)
         elif typing.get_origin(kind) is Union:
             kind = next(a for a in typing.get_args(kind) if a is not type(None))
         else:
             return kind, bound, marker
 
 
+def takes_auto(kind):
+    """Whether a setting's type is Auto[...]: the word auto is a value too."""
+    while typing.get_origin(kind) in (Annotated, Union):
+        if typing.get_origin(kind) is Annotated and Auto in typing.get_args(kind)[1:]:
+            return True
+        kind = next(a for a in typing.get_args(kind) if a is not type(None))
+    return False
+
+
 def parse_of(kind):
-    """The argparse type for a base type and its bound."""
+    """The argparse type for a base type and its bound (and the word auto, for Auto[...])."""
     base, bound, _ = unwrap(kind)
+    parse = base if base is not str else None
     if base in (int, float):
-        return number(base, *(bound.low, bound.low_ok, bound.high) if bound else ())
-    return base if base is not str else None
+        parse = number(base, *(bound.low, bound.low_ok, bound.high) if bound else ())
+    if parse and takes_auto(kind):
+        def parse_or_auto(text, parse=parse):
+            if text == AUTO:
+                return AUTO
+            try:
+                return parse(text)
+            except argparse.ArgumentTypeError as e:  # not a number: say auto is a value too
+                said = str(e) if not str(e).startswith("expected") else \
+                    f"expected {article(parse.__name__)} or {AUTO}, got {text!r}"
+                raise argparse.ArgumentTypeError(said) from None
+        parse_or_auto.__name__ = f"{parse.__name__} or {AUTO}"
+        return parse_or_auto
+    return parse
 
 
 def flag_of(setting, default_text=None):

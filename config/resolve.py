@@ -24,7 +24,7 @@ from .checks import (FILE, FOLDER, OUT_FOLDER, Parser, command_name, did_you_mea
 from .parser import Raising, flag_name, flag_of, number, unwrap
 from .settings import Run
 from .signatures import Setting
-from .types import Length, Runtime
+from .types import Length, Loop, Runtime
 
 CONFIG_DIR = os.path.join(signatures.ROOT, "configs")
 COURSE = os.path.join(CONFIG_DIR, "models.yaml")  # each model's course defaults; not a preset
@@ -69,8 +69,8 @@ def all_settings():
 
 
 def runtime_keys():
-    """Where and how a run runs (Runtime[...]): report.py never splits rows by these."""
-    return frozenset(n for n, s in all_settings().items() if unwrap(s.type)[2] is Runtime)
+    """Where and how a run runs (Runtime[...], Loop[...]): report.py never splits rows by these."""
+    return frozenset(n for n, s in all_settings().items() if unwrap(s.type)[2] in (Runtime, Loop))
 
 
 def continue_keys():

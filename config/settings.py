@@ -2,17 +2,19 @@
 
 The models' and the data module's settings are their __init__ signatures (config/signatures.py);
 these are the rest, with their defaults and, through Runtime[...] and Length[...], whether a
-continuing run may change them (config/types.py).
+continuing run may change them, through Loop[...] that report.py pools over them (config/types.py).
 """
 import importlib.util
 from dataclasses import dataclass, field
 from typing import Annotated, Literal, Optional
 
-from .types import Length, Positive, PositiveInt, Range, Runtime
+from .types import AUTO, Auto, Length, Loop, Positive, PositiveInt, Range, Runtime
 
 PRECISIONS = ("32-true", "32", "16-mixed", "bf16-mixed", "bf16-true", "16-true", "64-true", "64")
 PROFILERS = ("simple", "advanced", "pytorch")  # Lightning's profilers, by its names for them
 EARLY_STOP_ON = {"val/acc": "max", "val/loss": "min"}  # what early stopping may watch, and which way is better
+# What a run folder whose config.yaml predates a setting ran at, where that is not the setting's default now
+SAVED_WITHOUT = {"steps_per_call": 1}
 
 
 @dataclass
@@ -24,6 +26,7 @@ class Run:
     max_steps: optimizer steps
     grad_clip: clip the gradient norm to this; off by default, as the course trains
     accumulate N: optimizer step every N batches
+    steps_per_call K: optimizer steps per Lightning step: the same training as 1, Lightning's per-step cost paid once per K steps; auto: the largest K <= 10 dividing --max-steps, --log-every and --eval-every, 1 where K > 1 cannot run (docs/tools.md)
     ema DECAY: keep an exponential moving average of the weights (e.g. 0.999); validation, test and evaluate/predict/export use it
     early_stop N: stop when --early-stop-on has not improved for N evaluations in a row
     early_stop_on: the validation metric early stopping watches
@@ -51,6 +54,7 @@ class Run:
     max_steps: Length[PositiveInt] = 1000
     grad_clip: Optional[Positive] = None
     accumulate: PositiveInt = 1
+    steps_per_call: Loop[Auto[PositiveInt]] = AUTO  # a continued run keeps its first start's K
     ema: Optional[Annotated[float, Range(0, 1)]] = None  # off: the course trains without weight averaging
     early_stop: Length[Optional[PositiveInt]] = None     # off: a run trains its --max-steps
     early_stop_on: Length[Literal[tuple(EARLY_STOP_ON)]] = "val/acc"

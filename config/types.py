@@ -10,6 +10,10 @@ says how a typed or file value is parsed and checked. Stdlib only.
     Runtime[T]                         where and how a run runs, never what it learns: it may change when
                                        a run continues, and report.py does not split rows by it
     Length[T]                          how long a run is: it may change when a run continues
+    Loop[T]                            how the training loop is cut, never what it learns: report.py does not
+                                       split rows by it, but a run keeps it for its life
+    Auto[T]                            T, or the word auto: the run picks the value at its first start and
+                                       saves that in its config.yaml
 """
 from dataclasses import dataclass
 from typing import Annotated, Literal, Optional  # noqa: F401  (the vocabulary signatures use)
@@ -34,6 +38,17 @@ class Runtime(_Marker):
 
 
 class Length(_Marker):
+    pass
+
+
+class Loop(_Marker):
+    pass
+
+
+AUTO = "auto"  # an Auto[T] setting's word for "the run picks"
+
+
+class Auto(_Marker):
     pass
 
 

@@ -48,7 +48,7 @@ class CIFAR10DataModule(pl.LightningDataModule):
                  crop_padding: Count = 4, crop_pad: Literal[PADS] = "zeros", flips: Literal[FLIPS] = "random",
                  policy: Literal[POLICIES] = "none", erase: Fraction = 0.0, cutout: Count = 0,
                  mixup: NonNegative = 0.0, cutmix: NonNegative = 0.0, normalize: Literal[tuple(NORMALIZE)] = "standard",
-                 seed: int = 42, steps_per_call: PositiveInt = 1, *, download=True):
+                 seed: int = 42, *, steps_per_call=1, download=True):
         """
         data_dir: folder holding cifar-10-batches-py/ or cifar-10-python.tar.gz
         batch_size: training batch size per device
@@ -65,7 +65,9 @@ class CIFAR10DataModule(pl.LightningDataModule):
         cutmix ALPHA: CutMix with lambda ~ Beta(ALPHA, ALPHA) (1.0 is common); 0 = off; with --mixup: one of the two per batch
         normalize: standard = per-channel z-score, center = mean only
         seed: the run's seed: the split, the initial weights, the batches
-        steps_per_call K: optimizer steps per Lightning step: Lightning's per-step cost paid once per K steps, the same batches and updates as 1 (docs/benchmarks.md)
+
+        Code passes steps_per_call, the run's --steps-per-call as a number K: training batches come in lists
+        of K, one list per Lightning step, in the order K = 1 gives them.
         """
         super().__init__()
         if normalize not in NORMALIZE:

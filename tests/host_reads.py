@@ -24,6 +24,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 import train
 from config.resolve import resolve
+from training.callbacks import SeveralSteps
 
 READS = ("item", "tolist", "cpu", "numpy", "__bool__", "__float__", "__int__", "__index__", "__array__",
          "__format__")
@@ -57,13 +58,15 @@ class _Ops(TorchDispatchMode):
 
 
 class HostReads(pl.Callback):
-    """Records every host read of a fit as (phase, what, where) in `reads`; `steps` counts the steps seen."""
+    """Records every host read of a fit as (phase, what, where) in `reads`; `steps` counts the (Lightning) steps
+    seen, `k` the optimizer steps in each (--steps-per-call)."""
 
     def __init__(self):
-        self.reads, self.steps, self.phase = [], 0, ("setup", None)
+        self.reads, self.steps, self.phase, self.k = [], 0, ("setup", None), 1
         self._undo, self._inside, self._cuda = [], 0, None
 
     def setup(self, trainer, pl_module, stage):
+        self.k = next((c.k for c in trainer.callbacks if isinstance(c, SeveralSteps)), 1)
         trainer.callbacks.remove(self)  # first among the callbacks, so a hook's phase is set before the others run
         trainer.callbacks.insert(0, self)
 
@@ -136,10 +139,12 @@ class HostReads(pl.Callback):
         setattr(torch.Tensor, name, read)
         self._undo.append(lambda: setattr(torch.Tensor, name, original) if own else delattr(torch.Tensor, name))
 
-    def unexpected(self, log_every, max_steps, first=0, k=1):
+    def unexpected(self, log_every, max_steps, first=0):
         """The reads outside the phases where one is expected: setup, eval, end, log steps (those after which
         Lightning writes the logs and the bar redraws: step s with (s + 1) % log_every == 0), the last step,
         and steps before `first`. With --steps-per-call k a phase is a Lightning step: steps s to s + k - 1."""
+        k = self.k
+
         def expected(phase):
             kind, s = phase
             return kind != "step" or s < first or (s + k) % log_every == 0 or s + k == max_steps
@@ -172,7 +177,7 @@ def fit(flags, cifar_dir, tmp_path, accelerator="cpu", terminal=True):
     with contextlib.redirect_stdout(Terminal() if terminal else io.StringIO()) as out, \
             contextlib.redirect_stderr(io.StringIO()):
         train.main(argv, callbacks=[reads])
-    assert reads.steps == STEPS // resolve(argv)[0]["steps_per_call"]  # Lightning steps
+    assert reads.steps == STEPS // reads.k  # Lightning steps
     return reads, resolve(argv)[0]["log_every"], out.getvalue()
 
 

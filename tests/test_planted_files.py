@@ -36,9 +36,9 @@ def commands(run, cifar_dir, tmp_path):
     image = tmp_path / "cat.png"
     Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(image)
     return {
-        "train continues": (train.main, [*flags("mlp", cifar_dir, run), "--max-steps", "6"]),
+        "train continues": (train.main, [*flags("mlp", cifar_dir, run), "--max-steps", "10"]),
         "train reruns": (train.main, flags("mlp", cifar_dir, run)),  # completed: reads results.json
-        "train --resume": (train.main, ["--resume", run, "--max-steps", "6"]),
+        "train --resume": (train.main, ["--resume", run, "--max-steps", "10"]),
         "evaluate": (evaluate.main, [run]),
         "evaluate last": (evaluate.main, [run, "--checkpoint", "last"]),
         "evaluate PATH": (evaluate.main, [run, "--checkpoint", str(tmp_path / "other.ckpt")]),
@@ -102,7 +102,7 @@ def test_a_planted_wandb_id_turns_wandb_off_unread(run_copy, cifar_dir, tmp_path
     marker = tmp_path / "marker"
     planted = plant(os.path.join(run_copy, WANDB_ID), "pickle", marker)
     with pytest.warns(UserWarning, match=re.escape(f"{planted}: not a W&B run id")):
-        train.main([*flags("mlp", cifar_dir, run_copy), "--max-steps", "6", "--logger", "wandb"])
+        train.main([*flags("mlp", cifar_dir, run_copy), "--max-steps", "10", "--logger", "wandb"])
     assert not marker.exists()
 
 
@@ -120,7 +120,7 @@ def test_a_bare_pickle_as_last_ckpt_is_set_aside_unread(run_copy, cifar_dir, tmp
     unpickled (the run starts again from step 0, as after a truncated save)."""
     marker = tmp_path / "marker"
     planted = plant(os.path.join(run_copy, LAST), "pickle", marker)
-    train.main([*flags("mlp", cifar_dir, run_copy), "--max-steps", "6"])
+    train.main([*flags("mlp", cifar_dir, run_copy), "--max-steps", "10"])
     assert not marker.exists() and os.path.isfile(planted + ".unreadable")
     assert f"warning: {planted} is unreadable" in capsys.readouterr().err
 

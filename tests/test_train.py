@@ -70,6 +70,7 @@ def test_help_lists_models_and_presets(capsys):
     (["--max-steps", "-5"], "--max-steps: must be > 0"),
     (["--hidden", "64", "0"], "--hidden: must be > 0"),
     (["--lr", "fast"], "expected a float"),
+    (["--steps-per-call", "ten"], "--steps-per-call: expected an int or auto, got 'ten'"),
     (["--crop-padding", "-1"], "--crop-padding: must be >= 0"),
     (["--val-size", "-5"], "--val-size: must be >= 0"),
 ])

@@ -86,9 +86,14 @@ class SeveralSteps(pl.Callback):
         self.epoch_length = None  # batches in a data epoch (Lightning's epochs are that // K lists)
 
     @staticmethod
-    def check(model):
-        """ValueError unless the model trains with the shared training step (Classifier's), which can."""
-        if type(model).training_step is not Classifier.training_step:
+    def can_train(cls):
+        """Whether a model class trains with the shared training step (Classifier's), which can take K batches."""
+        return cls.training_step is Classifier.training_step
+
+    @classmethod
+    def check(cls, model):
+        """ValueError unless the model can be trained K steps at a time (can_train)."""
+        if not cls.can_train(type(model)):
             raise ValueError(f"--steps-per-call > 1 needs a model trained by the shared training step; "
                              f"{type(model).__name__} has its own: use --steps-per-call 1")
 

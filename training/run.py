@@ -20,6 +20,7 @@ from pytorch_lightning.utilities import rank_zero_only
 import models
 from config.checks import how_to_run
 from config.resolve import continue_keys, data_kwargs, defaults, model_kwargs
+from config.settings import SAVED_WITHOUT
 from datamodules import CIFAR10DataModule
 from runfolder import BadInput, RunFolder, checkpoint
 from runfolder.checkpoint import steps_in
@@ -32,7 +33,7 @@ from .distributed import shutdown_distributed
 from .early_stopping import EarlyStop
 from .loggers import build_loggers, finish_loggers
 from .resume import Interrupted, latest_checkpoint, requeue as requeue_job
-from .trainer import build_trainer
+from .trainer import auto_steps_per_call, build_trainer
 
 DIVERGED_EXIT = 3
 
@@ -59,8 +60,9 @@ def train(cfg, callbacks=(), smoke=False):
     if torch.cuda.is_available() and cfg["accelerator"] != "cpu":  # CPU numerics stay exact fp32
         torch.set_float32_matmul_precision(cfg["matmul_precision"])
     folder = RunFolder(cfg["output_dir"])
-    data = build_data(cfg)
     cls, kwargs = models.load(cfg["model"]), model_kwargs(cfg)
+    cfg = dict(cfg, steps_per_call=auto_steps_per_call(cfg, cls, folder.read_config() if folder.has_config() else None))
+    data = build_data(cfg)
     try:
         model = cls(**kwargs)
         if cfg["compile"] and not isinstance(getattr(model, "net", None), torch.nn.Module):
@@ -146,7 +148,7 @@ def train(cfg, callbacks=(), smoke=False):
 def build_data(cfg):
     """The data module for cfg, its files found and read, and its sizes checked against the batch size."""
     try:  # a setting these reject is the user's input: say so in one line
-        data = CIFAR10DataModule(**data_kwargs(cfg))
+        data = CIFAR10DataModule(**data_kwargs(cfg), steps_per_call=cfg["steps_per_call"])
     except ValueError as e:
         raise BadInput(str(e)) from None
     if rank_zero_only.rank == 0:  # find or fetch the data before anything else starts; Lightning's own
@@ -196,7 +198,7 @@ def check_folder(folder, cfg):
         raise BadInput(f"--output-dir {path} is not empty and holds no run (no config.yaml): choose another")
     if folder.has_config():
         # a setting newer than the folder ran at its default, which is what an older version did
-        saved = {**defaults(cfg["model"]), **folder.read_config()}
+        saved = {**defaults(cfg["model"]), **SAVED_WITHOUT, **folder.read_config()}
         may_change = continue_keys()
         differ = sorted(k for k in set(saved) | set(cfg) if k not in may_change and saved.get(k) != cfg.get(k))
         if differ:

@@ -7,6 +7,8 @@ from pytorch_lightning.callbacks import Timer
 from pytorch_lightning.plugins import TorchCheckpointIO
 from pytorch_lightning.plugins.environments import SLURMEnvironment
 
+from config.settings import SAVED_WITHOUT
+from config.types import AUTO
 from runfolder import checkpoint, folder as run_folder
 
 from .averaging import EMA
@@ -16,6 +18,8 @@ from .loggers import logger_callbacks
 from .resume import Resumable
 
 SMOKE_STEPS = 3  # --smoke: enough steps to run every hook once, few enough to take seconds
+AUTO_MOST = 10  # --steps-per-call auto's largest K: Lightning's cost per optimizer step is then a tenth of
+                # K = 1's, and a larger K buys little more (docs/benchmarks.md)
 
 
 def build_trainer(cfg, folder, loggers, callbacks=(), smoke=False):
@@ -79,6 +83,25 @@ class WholeCheckpoints(TorchCheckpointIO):
         return super().load_checkpoint(path, map_location=map_location, weights_only=True)
 
 
+def auto_steps_per_call(cfg, cls, saved=None):
+    """cfg's --steps-per-call as a number for a run of model class `cls`. auto: a continued run's own (`saved`,
+    its config.yaml), else the largest K <= AUTO_MOST that steps_per_call accepts, 1 for a model with a
+    training step of its own."""
+    k = cfg["steps_per_call"]
+    if k == AUTO and saved is not None:
+        k = saved.get("steps_per_call", SAVED_WITHOUT["steps_per_call"])
+    if k != AUTO:
+        return k
+    if not SeveralSteps.can_train(cls):
+        return 1
+    for k in range(AUTO_MOST, 1, -1):
+        try:
+            return steps_per_call(dict(cfg, steps_per_call=k))
+        except ValueError:
+            pass
+    return 1
+
+
 def steps_per_call(cfg, smoke=False):
     """--steps-per-call, checked against the settings it must divide or cannot work with (ValueError)."""
     k = cfg.get("steps_per_call", 1)
@@ -90,7 +113,7 @@ def steps_per_call(cfg, smoke=False):
     uneven = [f"{name} {n}" for name, n in counts.items() if n % k]
     if uneven:
         raise ValueError(f"--steps-per-call {k} must divide {', '.join(uneven)}: Lightning logs, validates and "
-                         "stops only between its steps")
+                         "stops only between its steps, and a run keeps its --steps-per-call (config.yaml)")
     refused = [flag for flag, on in (("--accumulate", cfg["accumulate"] > 1),
                                      ("--precision 16-mixed", cfg["precision"] == "16-mixed"),
                                      ("more than one device", cfg["devices"] * cfg["num_nodes"] > 1)) if on]

@@ -59,14 +59,23 @@ def old_run(cifar_dir, tmp_path):
     run = tmp_path / "old"
     text = OLD.format(data=cifar_dir, run=run)
     (tmp_path / "old.yaml").write_text(text)
-    train.main(["--config", str(tmp_path / "old.yaml")])
+    train.main(["--config", str(tmp_path / "old.yaml"), "--steps-per-call", "1"])  # as the earlier version ran
     (run / "config.yaml").write_text(text)  # the folder as the earlier version left it
     return run
 
 
-def test_an_old_run_folder_continues(old_run):
+def test_an_old_run_folder_continues(old_run, capsys):
     results = train.main(["--resume", str(old_run), "--max-steps", "6"])
     assert results["steps"] == 6 and json.loads((old_run / "results.json").read_text())["steps"] == 6
+    # one optimizer step per Lightning step, as it ran: what --steps-per-call auto would pick (2) is not
+    assert "steps per Lightning step" not in capsys.readouterr().out
+    assert "steps_per_call: 1\n" in (old_run / "config.yaml").read_text()
+
+
+def test_an_old_run_folder_continues_under_its_command_too(old_run, cifar_dir):
+    """A rerun of the same command (a SLURM requeue), not --resume: the folder's K, not auto's."""
+    results = train.main(["--config", str(old_run.parent / "old.yaml"), "--max-steps", "6"])
+    assert results["steps"] == 6 and "steps_per_call: 1\n" in (old_run / "config.yaml").read_text()
 
 
 def test_an_old_folder_with_a_removed_setting_is_refused_in_one_line(old_run, capsys):

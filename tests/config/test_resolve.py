@@ -10,7 +10,7 @@ import yaml
 
 import train
 from tests.conftest import ROOT
-from config.resolve import COURSE, CONFIG_DIR, presets, resolve, runtime_keys
+from config.resolve import COURSE, CONFIG_DIR, continue_keys, presets, resolve, runtime_keys
 
 
 def config_of(argv):
@@ -35,6 +35,8 @@ def test_layers_preset_then_files_in_order_then_flags(tmp_path):
 @pytest.mark.parametrize("text, message", [
     ("foo: 1\n", "unknown key 'foo'"),
     ("lr: fast\n", "lr: expected a float, got 'fast'"),
+    ("steps_per_call: some\n", "steps_per_call: expected an int or auto, got 'some'"),
+    ("steps_per_call: 0\n", "steps_per_call: must be > 0"),
     ("lr: .nan\n", "lr: must be a finite number"),
     ("batchnorm: 3\n", "batchnorm: expected true or false"),
     ("activation: swish\n", "activation: invalid choice: 'swish'"),
@@ -101,9 +103,11 @@ def test_a_runs_config_yaml_reproduces_it(tiny_args, tmp_path):
     assert values("run") == values("again")
 
 
-def test_smoke_runs_a_few_steps_and_writes_nothing(tiny_args, tmp_path, capsys):
-    results = train.main(["--model", "mlp", *tiny_args, "--smoke", "--max-steps", "1000"])
-    assert results["steps"] == 3 and not (tmp_path / "run").exists()
+# a few steps: three, or one Lightning step of K (--steps-per-call auto gives 5 for the tiny run's settings)
+@pytest.mark.parametrize("k, steps", [("1", 3), ("auto", 5)])
+def test_smoke_runs_a_few_steps_and_writes_nothing(k, steps, tiny_args, tmp_path, capsys):
+    results = train.main(["--model", "mlp", *tiny_args, "--smoke", "--max-steps", "1000", "--steps-per-call", k])
+    assert results["steps"] == steps and not (tmp_path / "run").exists()
     assert "nothing written" in capsys.readouterr().out.strip().splitlines()[-1]
 
 
@@ -119,8 +123,17 @@ def test_grad_clip_and_accumulate_reach_the_trainer(tiny_args):
 
 
 def test_runtime_keys_are_where_and_how_a_run_ran():
-    assert {"data_dir", "output_dir", "logger", "devices", "eval_every"} <= runtime_keys()
+    assert {"data_dir", "output_dir", "logger", "devices", "eval_every", "steps_per_call"} <= runtime_keys()
     assert not {"lr", "hidden", "seed", "max_steps", "batch_size"} & runtime_keys()
+    assert "steps_per_call" not in continue_keys()  # Loop[...]: pooled by report.py, kept for a run's life
+
+
+def test_auto_is_a_value_typed_or_in_a_file(tmp_path):
+    assert config_of([])["steps_per_call"] == "auto"
+    assert config_of(["--steps-per-call", "3"])["steps_per_call"] == 3
+    assert config_of(["--config", write(tmp_path / "a.yaml", "steps_per_call: 3\n"), "--steps-per-call", "auto"]
+                     )["steps_per_call"] == "auto"
+    assert config_of(["--config", write(tmp_path / "b.yaml", "steps-per-call: auto\n")])["steps_per_call"] == "auto"
 
 
 def test_models_numpy_mlp_imports_no_torch():

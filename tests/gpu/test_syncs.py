@@ -17,9 +17,9 @@ def test_syncs_only_on_log_steps(cifar_dir, tmp_path, model):
     assert not reads.unexpected(log_every, STEPS, first=FIRST), show(reads.unexpected(log_every, STEPS, first=FIRST))
 
 
-def test_syncs_only_on_log_steps_with_ten_steps_per_call(cifar_dir, tmp_path):
-    """--steps-per-call 10 (docs/tools.md): a Lightning step is 10 optimizer steps; only those ending in a log step sync."""
-    flags = MODELS["mlp"] + ["--logger", "csv", "--steps-per-call", "10"]
+def test_syncs_only_on_log_steps_with_one_step_per_call(cifar_dir, tmp_path):
+    """--steps-per-call 1 (docs/tools.md): every Lightning step is one optimizer step; only log steps sync."""
+    flags = MODELS["mlp"] + ["--logger", "csv", "--steps-per-call", "1"]
     reads, log_every, _ = fit(flags, cifar_dir, tmp_path, accelerator="gpu")
-    unexpected = reads.unexpected(log_every, STEPS, first=FIRST, k=10)
-    assert not unexpected, show(unexpected)
+    unexpected = reads.unexpected(log_every, STEPS, first=FIRST)
+    assert reads.k == 1 and not unexpected, show(unexpected)

@@ -36,7 +36,8 @@ def results(run_dir):
 
 
 class RecordRaw(pl.Callback):
-    """The raw weights (parameters and buffers) after every optimizer step."""
+    """The raw weights (parameters and buffers) after every optimizer step (run it at --steps-per-call 1: a
+    callback sees one batch end per Lightning step)."""
 
     def __init__(self):
         self.states = []
@@ -49,7 +50,7 @@ class RecordRaw(pl.Callback):
 def uninterrupted(cifar_dir, tmp_path_factory):
     run_dir = str(tmp_path_factory.mktemp("ema") / "run")
     raw = RecordRaw()
-    train.main(args(cifar_dir, run_dir), callbacks=[raw])
+    train.main(args(cifar_dir, run_dir, "--steps-per-call", "1"), callbacks=[raw])
     return run_dir, raw.states
 
 

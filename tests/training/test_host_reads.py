@@ -14,9 +14,10 @@ def test_reads_only_on_log_steps_with_the_bar(cifar_dir, tmp_path, model):
     reads, log_every, bar = fit(MODELS[model] + ["--logger", "csv"], cifar_dir, tmp_path)
     assert "train/loss=" in bar and "val/acc=" in bar  # the bar still shows them
     assert log_every == (50 if model == "fast_resnet" else 10)  # the preset's, as users run it
+    assert reads.k == (1 if model == "fast_resnet" else 10)  # --steps-per-call auto's, as users run it
     assert not reads.unexpected(log_every, STEPS), show(reads.unexpected(log_every, STEPS))
     logged = {s for (kind, s), *_ in reads.reads if kind == "step"}
-    assert logged and all((s + 1) % log_every == 0 or s + 1 == STEPS for s in logged)  # the test sees reads
+    assert logged and all((s + reads.k) % log_every == 0 or s + reads.k == STEPS for s in logged)  # it sees reads
 
 
 def test_reads_only_on_log_steps_with_plain_lines_and_wandb(cifar_dir, tmp_path, monkeypatch):
@@ -25,8 +26,8 @@ def test_reads_only_on_log_steps_with_plain_lines_and_wandb(cifar_dir, tmp_path,
     assert not reads.unexpected(log_every, STEPS), show(reads.unexpected(log_every, STEPS))
 
 
-def test_reads_only_on_log_steps_with_ten_steps_per_call(cifar_dir, tmp_path):
-    """--steps-per-call 10: a Lightning step is 10 optimizer steps; only those ending in a log step read."""
-    reads, log_every, _ = fit(MODELS["mlp"] + ["--logger", "csv", "--steps-per-call", "10"], cifar_dir, tmp_path)
-    assert not reads.unexpected(log_every, STEPS, k=10), show(reads.unexpected(log_every, STEPS, k=10))
+def test_reads_only_on_log_steps_with_one_step_per_call(cifar_dir, tmp_path):
+    """--steps-per-call 1: every Lightning step is one optimizer step; only log steps read."""
+    reads, log_every, _ = fit(MODELS["mlp"] + ["--logger", "csv", "--steps-per-call", "1"], cifar_dir, tmp_path)
+    assert reads.k == 1 and not reads.unexpected(log_every, STEPS), show(reads.unexpected(log_every, STEPS))
     assert {s for (kind, s), *_ in reads.reads if kind == "step"}  # the test sees reads

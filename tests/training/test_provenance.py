@@ -66,7 +66,7 @@ def test_changed_code_is_dirty_and_its_diff_is_saved(repo, tiny_args, tmp_path):
 
 def test_a_continued_run_keeps_the_earlier_starts(repo, tiny_args, tmp_path):
     train.main(tiny_args)
-    train.main(tiny_args[:tiny_args.index("--max-steps") + 1] + ["8"] + tiny_args[tiny_args.index("--max-steps") + 2:])
+    train.main(tiny_args[:tiny_args.index("--max-steps") + 1] + ["10"] + tiny_args[tiny_args.index("--max-steps") + 2:])
     record = RunFolder(str(tmp_path / "run")).read_provenance()
     assert len(record["earlier"]) == 1 and "earlier" not in record["earlier"][0]
     assert record["time"] >= record["earlier"][0]["time"]

@@ -84,10 +84,19 @@ def test_a_folder_of_other_settings_is_refused_untouched(tiny_args, tmp_path, ca
 
 
 def test_a_folder_continues_with_more_steps(tiny_args, tmp_path, capsys):
-    train.main(["--model", "mlp", *tiny_args])
-    results = train.main(["--model", "mlp", *with_flag(tiny_args, "--max-steps", "8"), "--log-every", "1"])
-    assert results["steps"] == 8 and results["status"] == "completed"
+    train.main(["--model", "mlp", *tiny_args])  # --steps-per-call auto: 5 steps per Lightning step
+    results = train.main(["--model", "mlp", *with_flag(tiny_args, "--max-steps", "10"), "--log-every", "5"])
+    assert results["steps"] == 10 and results["status"] == "completed"
     assert "continuing from" in capsys.readouterr().out
+
+
+def test_a_continue_its_k_cannot_divide_is_refused_in_one_line(tiny_args, tmp_path):
+    train.main(["--model", "mlp", *tiny_args])  # auto: 5 steps per Lightning step, which the run keeps
+    with pytest.raises(SystemExit) as e:
+        train.main(["--model", "mlp", *with_flag(tiny_args, "--max-steps", "8"), "--log-every", "1"])
+    said = str(e.value.code)
+    assert said.startswith("error: --steps-per-call 5 must divide --max-steps 8, --log-every 1: ") and "\n" not in said
+    assert "a run keeps its --steps-per-call" in said and "steps_per_call: 5\n" in (tmp_path / "run" / "config.yaml").read_text()
 
 
 def test_a_second_run_into_a_busy_folder_is_refused(tiny_args, tmp_path, capsys):
@@ -136,12 +145,12 @@ def test_an_unreadable_last_checkpoint_falls_back_and_is_kept(tiny_args, tmp_pat
     with open(folder.last_path, "wb") as f:
         f.write(whole[:1000])
     capsys.readouterr()
-    results = train.main(["--model", "mlp", *with_flag(tiny_args, "--max-steps", "8")])
+    results = train.main(["--model", "mlp", *with_flag(tiny_args, "--max-steps", "10")])
     captured = capsys.readouterr()
     warning = [line for line in captured.err.splitlines() if "unreadable" in line]
     assert len(warning) == 1 and warning[0].startswith(f"warning: {folder.last_path} is unreadable")
     assert f"continuing from {older}" in captured.out
-    assert os.path.getsize(folder.last_path + ".unreadable") == 1000 and results["steps"] == 8
+    assert os.path.getsize(folder.last_path + ".unreadable") == 1000 and results["steps"] == 10
 
 
 def test_partial_checkpoints_a_killed_run_left_are_removed_at_the_next_start(tiny_args, tmp_path, capsys):
@@ -153,7 +162,7 @@ def test_partial_checkpoints_a_killed_run_left_are_removed_at_the_next_start(tin
         with open(path, "wb") as f:
             f.write(b"PK\x03\x04 half a zip archive")
     assert folder.partial_checkpoints() == sorted(left)
-    train.main(["--model", "mlp", *with_flag(tiny_args, "--max-steps", "8")])
+    train.main(["--model", "mlp", *with_flag(tiny_args, "--max-steps", "10")])
     notes = [line for line in capsys.readouterr().err.splitlines() if "left unfinished" in line]
     assert folder.partial_checkpoints() == [] and len(notes) == 2 and all(p in "\n".join(notes) for p in left)
 
