@@ -146,6 +146,18 @@ def fake_group(root, name, accs, torch_version="2.0"):
     return str(root / name)
 
 
+def test_runs_that_differ_only_in_steps_per_call_share_a_row(tmp_path, capsys):
+    """--steps-per-call trains what 1 trains (config: Loop[...]): K = 1, K = 10 and a folder saved before the
+    setting existed are one row of three seeds."""
+    group = fake_group(tmp_path, "elu", [0.48, 0.47, 0.49])
+    for seed, k in ((42, 1), (43, 10)):
+        folder = run_folder.RunFolder(os.path.join(group, f"s{seed}"))
+        folder.write_config({**folder.read_config(), "steps_per_call": k})
+    report.main([str(tmp_path), "--json"])
+    rows = strict_load(capsys.readouterr().out)["rows"]
+    assert len(rows) == 1 and rows[0]["test_acc_summary"]["n"] == 3
+
+
 def strict_load(text):
     def refuse(name):
         raise ValueError(name)
