@@ -56,28 +56,32 @@ class Flatten(argparse.Action):
         setattr(namespace, self.dest, [n for v in values for n in v])
 
 
-def unwrap(kind):
-    """A setting's type -> (base type, Range or None, marker (Runtime, Length, Loop) or None), through Annotated
-    and Optional."""
-    bound = marker = None
+def _walk(kind):
+    """A setting's type -> (base type, the Annotated metadata met on the way in, outermost first), through
+    Annotated and Optional."""
+    meta = []
     while True:
         if typing.get_origin(kind) is Annotated:
-            kind, *meta = typing.get_args(kind)
-            bound = next((m for m in meta if isinstance(m, Range)), bound)
-            marker = next((m for m in meta if m in (Runtime, Length, Loop)), marker)
+            kind, *more = typing.get_args(kind)
+            meta += more
         elif typing.get_origin(kind) is Union:
             kind = next(a for a in typing.get_args(kind) if a is not type(None))
         else:
-            return kind, bound, marker
+            return kind, meta
+
+
+def unwrap(kind):
+    """A setting's type -> (base type, Range or None, marker (Runtime, Length, Loop) or None), through Annotated
+    and Optional; the innermost Range and marker win."""
+    base, meta = _walk(kind)
+    bound = next((m for m in reversed(meta) if isinstance(m, Range)), None)
+    marker = next((m for m in reversed(meta) if m in (Runtime, Length, Loop)), None)
+    return base, bound, marker
 
 
 def takes_auto(kind):
     """Whether a setting's type is Auto[...]: the word auto is a value too."""
-    while typing.get_origin(kind) in (Annotated, Union):
-        if typing.get_origin(kind) is Annotated and Auto in typing.get_args(kind)[1:]:
-            return True
-        kind = next(a for a in typing.get_args(kind) if a is not type(None))
-    return False
+    return Auto in _walk(kind)[1]
 
 
 def parse_of(kind):
