@@ -61,7 +61,8 @@ def train(cfg, callbacks=(), smoke=False):
         torch.set_float32_matmul_precision(cfg["matmul_precision"])
     folder = RunFolder(cfg["output_dir"])
     cls, kwargs = models.load(cfg["model"]), model_kwargs(cfg)
-    cfg = dict(cfg, steps_per_call=auto_steps_per_call(cfg, cls, folder.read_config() if folder.has_config() else None))
+    saved = folder.read_config() if folder.has_config() else None  # a continued run's config.yaml
+    cfg = dict(cfg, steps_per_call=auto_steps_per_call(cfg, cls, saved))
     data = build_data(cfg)
     try:
         model = cls(**kwargs)
@@ -79,7 +80,7 @@ def train(cfg, callbacks=(), smoke=False):
     lead = rank_zero_only.rank == 0  # under DDP every rank runs this; one checks and writes
     lock = None
     if lead and not smoke:
-        check_folder(folder, cfg)
+        check_folder(folder, cfg, saved)
         lock = RunLock(folder)  # created with the folder, held until this process ends
         for path in folder.partial_checkpoints():  # held: no other process of this run is writing them
             os.remove(path)
@@ -188,17 +189,18 @@ def tested_checkpoint(folder):
     return best
 
 
-def check_folder(folder, cfg):
+def check_folder(folder, cfg, saved):
     """Refuse, touching nothing, a folder this run must not write into: not a folder, not creatable, not a
-    run folder, or another config's run folder (only config.resolve.continue_keys() may differ when continuing one)."""
+    run folder, or another config's run folder (`saved`: its config.yaml; only config.resolve.continue_keys()
+    may differ when continuing one)."""
     path = folder.path
     if os.path.exists(path) and not os.path.isdir(path):
         raise BadInput(f"--output-dir {path} is a file, not a folder")
     if os.path.isdir(path) and set(os.listdir(path)) - {LR_FIND_PLOT, LR_FIND_DATA} and not folder.has_config():
         raise BadInput(f"--output-dir {path} is not empty and holds no run (no config.yaml): choose another")
-    if folder.has_config():
+    if saved is not None:
         # a setting newer than the folder ran at its default, which is what an older version did
-        saved = {**defaults(cfg["model"]), **SAVED_WITHOUT, **folder.read_config()}
+        saved = {**defaults(cfg["model"]), **SAVED_WITHOUT, **saved}
         may_change = continue_keys()
         differ = sorted(k for k in set(saved) | set(cfg) if k not in may_change and saved.get(k) != cfg.get(k))
         if differ:
